@@ -1,0 +1,1 @@
+//! Per-device blob store: append-only volumes, group commit, compaction, scrub.

@@ -1,0 +1,1 @@
+//! Metadata index on fjall: catalog, object rows, multipart, counters, event log.

@@ -1,0 +1,1 @@
+//! ObjectService: buckets, objects, multipart and listing over the index and blob stores.

@@ -1,0 +1,1 @@
+//! Swift-style rings: partition placement over zones and weights, handoffs, the builder.
