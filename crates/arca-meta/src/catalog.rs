@@ -1,0 +1,165 @@
+//! The catalog: buckets (by name) and access keys (by access key id).
+//!
+//! This module owns the rules of catalog writes: a name is taken by at most
+//! one live bucket, a bucket is deleted only when it holds no live object and
+//! no live upload (checked against its counters in the same mutation), and a
+//! write older than the stored row is refused with `Stale` rather than
+//! silently dropped. Bucket writes append events; key writes do not (the
+//! event log must not carry secrets).
+
+use arca_types::Timestamp;
+
+use crate::rows::{BucketRow, BucketStats, EventKind, KeyRow, Row};
+use crate::store::{MetaStore, Table};
+use crate::{MetaError, Result, codec, keys};
+
+fn refuse_if_not_newer(stored: Option<&impl Row>, ts: Timestamp) -> Result<()> {
+    match stored {
+        Some(stored) if stored.timestamp() >= ts => Err(MetaError::Stale { stored: stored.timestamp() }),
+        _ => Ok(()),
+    }
+}
+
+impl MetaStore {
+    /// The live bucket named `name`, or `None` if absent or deleted.
+    pub fn get_bucket(&self, name: &str) -> Result<Option<BucketRow>> {
+        if keys::check_name(name).is_err() {
+            return Ok(None);
+        }
+        let row: Option<BucketRow> = self.tables.get(Table::Buckets, name.as_bytes())?;
+        Ok(row.filter(|r| !r.deleted))
+    }
+
+    /// Every live bucket, by name.
+    pub fn list_buckets(&self) -> Result<Vec<BucketRow>> {
+        let mut out = Vec::new();
+        for guard in self.tables.buckets.iter() {
+            let (_, value) = guard.into_inner()?;
+            let row: BucketRow = codec::decode(&value)?;
+            if !row.deleted {
+                out.push(row);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Creates a bucket: `Err(BucketExists(live row))` if the name is taken,
+    /// `Err(Stale)` if a newer tombstone of the name is stored.
+    pub fn create_bucket(&self, row: BucketRow) -> Result<()> {
+        keys::check_name(&row.name)?;
+        if row.deleted {
+            return Err(MetaError::Invalid("a new bucket row cannot be a tombstone".into()));
+        }
+        self.submit(move |txn| {
+            let key = row.name.as_bytes().to_vec();
+            let stored: Option<BucketRow> = txn.get(Table::Buckets, &key)?;
+            if let Some(live) = stored.as_ref().filter(|r| !r.deleted) {
+                return Err(MetaError::BucketExists(live.clone()));
+            }
+            refuse_if_not_newer(stored.as_ref(), row.ts)?;
+            txn.name_bucket(row.id, &row.name);
+            txn.event(EventKind::BucketCreated, row.ts, row.id, "", 0, "");
+            txn.put(Table::Buckets, key, &row)
+        })
+    }
+
+    /// Replaces a live bucket's row (grants, ...): `NoSuchBucket` unless a
+    /// live bucket of that name and id exists, `Stale` unless `row.ts` is
+    /// newer than the stored row.
+    pub fn update_bucket(&self, row: BucketRow) -> Result<()> {
+        keys::check_name(&row.name)?;
+        if row.deleted {
+            return Err(MetaError::Invalid("use delete_bucket to delete a bucket".into()));
+        }
+        self.submit(move |txn| {
+            let key = row.name.as_bytes().to_vec();
+            let stored: Option<BucketRow> = txn.get(Table::Buckets, &key)?;
+            match stored.as_ref().filter(|r| !r.deleted) {
+                Some(live) if live.id == row.id => {}
+                _ => return Err(MetaError::NoSuchBucket),
+            }
+            refuse_if_not_newer(stored.as_ref(), row.ts)?;
+            txn.event(EventKind::BucketUpdated, row.ts, row.id, "", 0, "");
+            txn.put(Table::Buckets, key, &row)
+        })
+    }
+
+    /// Deletes a bucket by writing a tombstone at `ts`, and returns the row
+    /// it deleted. `NoSuchBucket` if there is no live bucket of that name;
+    /// `BucketNotEmpty` if it holds live objects or live uploads — checked
+    /// in the same mutation, so no put can slip in between.
+    pub fn delete_bucket(&self, name: &str, ts: Timestamp) -> Result<BucketRow> {
+        let name = name.to_owned();
+        self.submit(move |txn| {
+            let key = name.as_bytes().to_vec();
+            let live = match txn.get::<BucketRow>(Table::Buckets, &key)? {
+                Some(row) if !row.deleted => row,
+                _ => return Err(MetaError::NoSuchBucket),
+            };
+            refuse_if_not_newer(Some(&live), ts)?;
+            let stats: BucketStats =
+                txn.get(Table::Counters, &keys::counter_key(live.id))?.unwrap_or_default();
+            if stats.objects > 0 || stats.uploads > 0 {
+                return Err(MetaError::BucketNotEmpty);
+            }
+            let tombstone = BucketRow { ts, deleted: true, grants: Vec::new(), ..live.clone() };
+            txn.event(EventKind::BucketRemoved, ts, live.id, "", 0, "");
+            txn.put(Table::Buckets, key, &tombstone)?;
+            Ok(live)
+        })
+    }
+
+    /// The live access key `access_key`, or `None`.
+    pub fn get_key(&self, access_key: &str) -> Result<Option<KeyRow>> {
+        if keys::check_name(access_key).is_err() {
+            return Ok(None);
+        }
+        let row: Option<KeyRow> = self.tables.get(Table::Keys, access_key.as_bytes())?;
+        Ok(row.filter(|r| !r.deleted))
+    }
+
+    /// Every live access key, by access key id.
+    pub fn list_keys(&self) -> Result<Vec<KeyRow>> {
+        let mut out = Vec::new();
+        for guard in self.tables.keys.iter() {
+            let (_, value) = guard.into_inner()?;
+            let row: KeyRow = codec::decode(&value)?;
+            if !row.deleted {
+                out.push(row);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Creates or replaces an access key (last writer wins; `Stale` if the
+    /// stored row is not older).
+    pub fn put_key(&self, row: KeyRow) -> Result<()> {
+        keys::check_name(&row.access_key)?;
+        if row.deleted {
+            return Err(MetaError::Invalid("use delete_key to delete a key".into()));
+        }
+        self.submit(move |txn| {
+            let key = row.access_key.as_bytes().to_vec();
+            let stored: Option<KeyRow> = txn.get(Table::Keys, &key)?;
+            refuse_if_not_newer(stored.as_ref(), row.ts)?;
+            txn.put(Table::Keys, key, &row)
+        })
+    }
+
+    /// Deletes an access key by writing a tombstone (without its secret) at
+    /// `ts`. `Ok(false)` if there was no live key of that id.
+    pub fn delete_key(&self, access_key: &str, ts: Timestamp) -> Result<bool> {
+        let access_key = access_key.to_owned();
+        self.submit(move |txn| {
+            let key = access_key.as_bytes().to_vec();
+            let live = match txn.get::<KeyRow>(Table::Keys, &key)? {
+                Some(row) if !row.deleted => row,
+                _ => return Ok(false),
+            };
+            refuse_if_not_newer(Some(&live), ts)?;
+            let tombstone = KeyRow { secret_key: String::new(), ts, deleted: true, ..live };
+            txn.put(Table::Keys, key, &tombstone)?;
+            Ok(true)
+        })
+    }
+}

@@ -1,0 +1,213 @@
+//! The rows Arca's metadata index stores, as the rest of Arca sees them.
+//!
+//! Every row carries the timestamp of the write that produced it and a
+//! `deleted` flag: a delete writes a tombstone row instead of removing the
+//! key, so replicas can tell "deleted at t" from "never heard of it" and merge
+//! by last writer wins (see [`Row::merge`]). The byte encodings of these rows
+//! are owned by the `encoding` module and specified in docs/design.md.
+
+use arca_types::{ObjectId, Timestamp};
+use serde::{Deserialize, Serialize};
+
+/// A row that replicas merge by last writer wins.
+pub trait Row {
+    fn timestamp(&self) -> Timestamp;
+    fn is_deleted(&self) -> bool;
+
+    /// Of two versions of one row, the one to keep: the greater timestamp
+    /// wins. Timestamps are unique per write (node id breaks ties), so the
+    /// result does not depend on the order replicas see the versions in.
+    fn merge(self, other: Self) -> Self
+    where
+        Self: Sized,
+    {
+        if other.timestamp() > self.timestamp() { other } else { self }
+    }
+}
+
+/// A bucket in the catalog, keyed by name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketRow {
+    pub name: String,
+    /// Random at creation; object rows are keyed by it, so a bucket deleted
+    /// and created again never sees the old bucket's rows.
+    pub id: ObjectId,
+    /// Access key id of the owner (the key that created the bucket).
+    pub owner: String,
+    pub created: Timestamp,
+    pub region: String,
+    /// Other access keys granted full access to the bucket.
+    pub grants: Vec<String>,
+    pub ts: Timestamp,
+    pub deleted: bool,
+}
+
+/// An access key pair in the catalog, keyed by access key id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRow {
+    pub access_key: String,
+    pub secret_key: String,
+    /// A human name for the key (shown as the owner's display name).
+    pub name: String,
+    /// The root key may manage keys and see every bucket.
+    pub is_root: bool,
+    pub created: Timestamp,
+    pub ts: Timestamp,
+    pub deleted: bool,
+}
+
+/// The current version of an object, keyed by (bucket id, key, version).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectRow {
+    pub bucket: ObjectId,
+    pub key: String,
+    /// `None` is S3's "null" version, the only one until versioning exists.
+    pub version: Option<ObjectId>,
+    pub ts: Timestamp,
+    /// A tombstone: the object was deleted at `ts`. `meta` and `body` are
+    /// empty then.
+    pub deleted: bool,
+    pub meta: ObjectMeta,
+    pub body: ObjectBody,
+}
+
+/// What S3 returns about an object besides its bytes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectMeta {
+    pub size: u64,
+    /// Quoted as S3 shows it, e.g. `"9e107d9d372bb6826bd81d3542a419d6"` or
+    /// `"...-3"` for a multipart object.
+    pub etag: String,
+    pub owner: String,
+    pub content_type: Option<String>,
+    pub content_encoding: Option<String>,
+    pub content_disposition: Option<String>,
+    pub content_language: Option<String>,
+    pub cache_control: Option<String>,
+    /// The Expires header as the client sent it (an HTTP date).
+    pub expires: Option<String>,
+    pub storage_class: Option<String>,
+    /// x-amz-meta-* pairs, names lower-case without the prefix.
+    pub user: Vec<(String, String)>,
+    /// Checksums the client asked for, e.g. ("CRC32", base64 value).
+    pub checksums: Vec<(String, String)>,
+}
+
+/// Where an object's bytes are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ObjectBody {
+    /// Small bodies live in the row itself.
+    Inline(Vec<u8>),
+    /// Larger bodies are blobs described by a manifest.
+    Striped(Manifest),
+}
+
+impl Default for ObjectBody {
+    fn default() -> Self {
+        ObjectBody::Inline(Vec::new())
+    }
+}
+
+/// The layout of a striped body (Ceph RGW's manifest, R3): a list of parts,
+/// each a run of blobs `(part.body, 0..n)` of `stripe_size` bytes, the last
+/// one shorter. A plain PUT is one part numbered 0; a completed multipart
+/// upload lists its parts in order, so completing copies no data (R4).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub parts: Vec<ManifestPart>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestPart {
+    /// The S3 part number (1-based), or 0 for a single-part body.
+    pub part_number: u32,
+    /// Names this part's blobs: `BlobId { object: body, stripe: i }`.
+    pub body: ObjectId,
+    pub size: u64,
+    pub stripe_size: u32,
+    /// The part's quoted MD5 ETag (for GetObject with partNumber).
+    pub etag: String,
+}
+
+impl ManifestPart {
+    /// How many blobs this part is cut into.
+    pub fn stripe_count(&self) -> u32 {
+        if self.size == 0 { 0 } else { self.size.div_ceil(u64::from(self.stripe_size)) as u32 }
+    }
+}
+
+/// An in-progress multipart upload, keyed by (bucket id, key, upload id).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadRow {
+    pub bucket: ObjectId,
+    pub key: String,
+    pub upload_id: ObjectId,
+    pub initiated: Timestamp,
+    /// Metadata given at CreateMultipartUpload (size and etag unused).
+    pub meta: ObjectMeta,
+    pub ts: Timestamp,
+    pub deleted: bool,
+}
+
+/// One uploaded part, keyed by (upload id, part number). A part uploaded
+/// again under the same number replaces the earlier one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartRow {
+    pub upload_id: ObjectId,
+    pub part_number: u32,
+    pub body: ObjectId,
+    pub size: u64,
+    pub stripe_size: u32,
+    pub etag: String,
+    pub checksums: Vec<(String, String)>,
+    pub ts: Timestamp,
+    pub deleted: bool,
+}
+
+/// Counters kept per bucket, updated in the same commit as the rows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketStats {
+    pub objects: u64,
+    pub bytes: u64,
+    /// Live multipart uploads (a bucket with any is not empty).
+    pub uploads: u64,
+}
+
+/// One entry of the event log: something changed (Q5). Consumers
+/// (lifecycle, notifications, replication) read the log by sequence number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventRow {
+    /// Assigned by the store, strictly increasing.
+    pub seq: u64,
+    pub ts: Timestamp,
+    pub kind: EventKind,
+    /// The bucket's name, when this node's catalog knows the bucket id.
+    pub bucket: String,
+    pub bucket_id: ObjectId,
+    pub key: String,
+    pub size: u64,
+    pub etag: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EventKind {
+    BucketCreated,
+    BucketRemoved,
+    ObjectCreated,
+    ObjectRemoved,
+    UploadCompleted,
+    UploadAborted,
+    // New kinds go last: postcard encodes a variant as its index.
+    UploadCreated,
+    BucketUpdated,
+}
+
+macro_rules! impl_row {
+    ($($t:ty),*) => {$(
+        impl Row for $t {
+            fn timestamp(&self) -> Timestamp { self.ts }
+            fn is_deleted(&self) -> bool { self.deleted }
+        }
+    )*};
+}
+impl_row!(BucketRow, KeyRow, ObjectRow, UploadRow, PartRow);

@@ -1,0 +1,183 @@
+//! The store: opening the fjall database, its tables, and the reads and
+//! submissions every other module builds on.
+//!
+//! This module owns the [`MetaStore`] handle, the set of keyspaces
+//! ([`Tables`]), the on-disk format marker, and the counters and event log
+//! reads. Mutations are closures submitted to the writer thread
+//! ([`crate::writer`]); reads go straight to fjall, which only ever holds
+//! durable writes in its memtables (see the writer for why).
+
+use std::path::Path;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use arca_types::ObjectId;
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+use serde::de::DeserializeOwned;
+
+use crate::rows::{BucketStats, EventRow};
+use crate::writer::{self, Job, Txn, WriterState};
+use crate::{MetaConfig, MetaError, Result, codec, keys};
+
+/// The on-disk layout version of keys (values carry their own version
+/// byte). Stored under `format` in the `meta` keyspace at creation.
+pub const KEY_FORMAT: u8 = 1;
+const FORMAT_MARKER: &[u8] = b"format";
+
+/// The tables of the index. Ordered so a group's staged writes sort by
+/// table, then key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum Table {
+    Buckets,
+    Keys,
+    Objects,
+    Uploads,
+    Parts,
+    Counters,
+    Events,
+}
+
+/// The fjall database and one keyspace per table.
+#[derive(Clone)]
+pub(crate) struct Tables {
+    pub db: Database,
+    pub buckets: Keyspace,
+    pub keys: Keyspace,
+    pub objects: Keyspace,
+    pub uploads: Keyspace,
+    pub parts: Keyspace,
+    pub counters: Keyspace,
+    pub events: Keyspace,
+    pub meta: Keyspace,
+}
+
+impl Tables {
+    pub fn keyspace(&self, table: Table) -> &Keyspace {
+        match table {
+            Table::Buckets => &self.buckets,
+            Table::Keys => &self.keys,
+            Table::Objects => &self.objects,
+            Table::Uploads => &self.uploads,
+            Table::Parts => &self.parts,
+            Table::Counters => &self.counters,
+            Table::Events => &self.events,
+        }
+    }
+
+    /// Reads and decodes one row.
+    pub fn get<T: DeserializeOwned>(&self, table: Table, key: &[u8]) -> Result<Option<T>> {
+        match self.keyspace(table).get(key)? {
+            Some(raw) => codec::decode(&raw).map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
+/// The metadata index of one node. `Send + Sync`: share it in an `Arc`.
+pub struct MetaStore {
+    pub(crate) tables: Tables,
+    pub(crate) config: MetaConfig,
+    jobs: Option<mpsc::Sender<Job>>,
+    writer: Option<JoinHandle<()>>,
+}
+
+impl MetaStore {
+    /// Opens (or creates) the index in `dir` and starts its writer thread.
+    /// Recovery (replaying fjall's journal) happens here.
+    pub fn open(dir: impl AsRef<Path>, config: MetaConfig) -> Result<MetaStore> {
+        if config.part_power > 32 {
+            return Err(MetaError::Invalid(format!("partition power {} is above 32", config.part_power)));
+        }
+        let db = Database::builder(dir.as_ref()).cache_size(config.cache_bytes).open()?;
+        let open = |name: &str| db.keyspace(name, KeyspaceCreateOptions::default);
+        let tables = Tables {
+            buckets: open("buckets")?,
+            keys: open("keys")?,
+            objects: open("objects")?,
+            uploads: open("uploads")?,
+            parts: open("parts")?,
+            counters: open("counters")?,
+            events: open("events")?,
+            meta: open("meta")?,
+            db: db.clone(),
+        };
+        match tables.meta.get(FORMAT_MARKER)? {
+            Some(v) if v.as_ref() == [KEY_FORMAT] => {}
+            Some(v) => return Err(MetaError::Corrupt(format!("unsupported index format {:?}", v.as_ref()))),
+            None => {
+                let mut batch = db.batch().durability(Some(PersistMode::SyncAll));
+                batch.insert(&tables.meta, FORMAT_MARKER, [KEY_FORMAT]);
+                batch.commit()?;
+            }
+        }
+        let state = WriterState::recover(&tables, &config)?;
+        let (jobs, receiver) = mpsc::channel();
+        let writer = std::thread::Builder::new()
+            .name("arca-meta-writer".into())
+            .spawn({
+                let tables = tables.clone();
+                move || writer::run(tables, state, receiver)
+            })
+            .map_err(|e| MetaError::Invalid(format!("cannot start the metadata writer: {e}")))?;
+        Ok(MetaStore { tables, config, jobs: Some(jobs), writer: Some(writer) })
+    }
+
+    /// Runs `mutation` on the writer thread and waits until its writes (if
+    /// it returned `Ok`) are durable. An `Err` from the mutation discards
+    /// everything it staged.
+    pub(crate) fn submit<R, F>(&self, mutation: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Txn<'_>) -> Result<R> + Send + 'static,
+    {
+        let (reply, answer) = mpsc::sync_channel::<Result<R>>(1);
+        let job: Job = Box::new(move |txn| {
+            let result = mutation(txn);
+            let keep = result.is_ok();
+            let done: writer::Reply = Box::new(move |committed| {
+                let _ = reply.send(committed.and(result));
+            });
+            (keep, done)
+        });
+        let jobs = self.jobs.as_ref().ok_or(MetaError::Closed)?;
+        jobs.send(job).map_err(|_| MetaError::Closed)?;
+        answer.recv().map_err(|_| MetaError::Closed)?
+    }
+
+    /// The index partition of `bucket`'s index shard: the first four bytes of
+    /// every object and upload key of the bucket.
+    pub fn index_partition(&self, bucket: ObjectId) -> u32 {
+        keys::index_partition(bucket, self.config.part_power)
+    }
+
+    /// Live objects and bytes, and live multipart uploads, of a bucket
+    /// (zeros for a bucket never written). Updated in the same commit as the
+    /// rows they count.
+    pub fn bucket_stats(&self, bucket: ObjectId) -> Result<BucketStats> {
+        Ok(self.tables.get(Table::Counters, &keys::counter_key(bucket))?.unwrap_or_default())
+    }
+
+    /// Up to `limit` events with a sequence number above `seq`, in order.
+    /// Sequence numbers start at 1, so `events_after(0, n)` reads from the
+    /// start of the log.
+    pub fn events_after(&self, seq: u64, limit: usize) -> Result<Vec<EventRow>> {
+        let Some(from) = seq.checked_add(1) else { return Ok(Vec::new()) };
+        let mut out = Vec::new();
+        for guard in self.tables.events.range(keys::event_key(from)..).take(limit) {
+            let (_key, value) = guard.into_inner()?;
+            out.push(codec::decode(&value)?);
+        }
+        Ok(out)
+    }
+}
+
+impl Drop for MetaStore {
+    fn drop(&mut self) {
+        // Closing the channel ends the writer once it has committed and
+        // answered everything already queued.
+        drop(self.jobs.take());
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+    }
+}
