@@ -54,7 +54,7 @@ impl MetaStore {
             let key = row.name.as_bytes().to_vec();
             let stored: Option<BucketRow> = txn.get(Table::Buckets, &key)?;
             if let Some(live) = stored.as_ref().filter(|r| !r.deleted) {
-                return Err(MetaError::BucketExists(live.clone()));
+                return Err(MetaError::BucketExists(Box::new(live.clone())));
             }
             refuse_if_not_newer(stored.as_ref(), row.ts)?;
             txn.name_bucket(row.id, &row.name);

@@ -67,7 +67,7 @@ pub enum MetaError {
     /// A live bucket of that name exists (it is returned, so the caller can
     /// tell "already owned by you" from "taken").
     #[error("bucket {} already exists", .0.name)]
-    BucketExists(BucketRow),
+    BucketExists(Box<BucketRow>),
     #[error("no such bucket")]
     NoSuchBucket,
     #[error("bucket is not empty")]
@@ -170,6 +170,8 @@ pub struct ObjectSummary {
     pub meta: ObjectMeta,
 }
 
+// Most entries are objects: boxing them would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ListEntry {
     Object(ObjectSummary),

@@ -211,3 +211,81 @@ macro_rules! impl_row {
     )*};
 }
 impl_row!(BucketRow, KeyRow, ObjectRow, UploadRow, PartRow);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn key_row(micros: u64, node: u32, name: &str, deleted: bool) -> KeyRow {
+        KeyRow {
+            access_key: "AK".into(),
+            secret_key: "s".into(),
+            name: name.into(),
+            is_root: false,
+            created: Timestamp::ZERO,
+            ts: Timestamp::new(micros, node),
+            deleted,
+        }
+    }
+
+    fn versions() -> impl Strategy<Value = Vec<KeyRow>> {
+        // Timestamps are unique per write (the node id breaks ties), so the
+        // versions of one row never share one.
+        proptest::collection::btree_set((0u64..20, 0u32..3), 1..6).prop_flat_map(|stamps| {
+            let n = stamps.len();
+            (Just(stamps), proptest::collection::vec(("[a-c]{0,2}", any::<bool>()), n)).prop_map(
+                |(stamps, contents)| {
+                    stamps
+                        .into_iter()
+                        .zip(contents)
+                        .map(|((m, node), (name, deleted))| key_row(m, node, &name, deleted))
+                        .collect()
+                },
+            )
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn merge_is_commutative_associative_and_idempotent(rows in versions(), order in any::<proptest::sample::Index>()) {
+            let a = rows[0].clone();
+            let b = rows[order.index(rows.len())].clone();
+            prop_assert_eq!(a.clone().merge(b.clone()), b.clone().merge(a.clone()));
+            prop_assert_eq!(a.clone().merge(a.clone()), a.clone());
+            // Any order of merging all versions keeps the newest one.
+            let newest = rows.iter().max_by_key(|r| r.ts).cloned().unwrap();
+            let forward = rows.iter().cloned().reduce(Row::merge).unwrap();
+            let backward = rows.iter().rev().cloned().reduce(Row::merge).unwrap();
+            prop_assert_eq!(&forward, &newest);
+            prop_assert_eq!(&backward, &newest);
+            if rows.len() >= 3 {
+                let (x, y, z) = (rows[0].clone(), rows[1].clone(), rows[2].clone());
+                prop_assert_eq!(x.clone().merge(y.clone()).merge(z.clone()), x.merge(y.merge(z)));
+            }
+        }
+    }
+
+    #[test]
+    fn a_newer_tombstone_beats_an_older_row_and_the_reverse() {
+        let live = key_row(5, 1, "x", false);
+        let dead = key_row(6, 1, "", true);
+        assert!(live.clone().merge(dead.clone()).is_deleted());
+        let revived = key_row(7, 0, "y", false);
+        assert_eq!(dead.merge(revived.clone()), revived);
+    }
+
+    #[test]
+    fn stripe_count_rounds_up() {
+        let part = |size| ManifestPart {
+            part_number: 0,
+            body: ObjectId([0; 16]),
+            size,
+            stripe_size: 4,
+            etag: String::new(),
+        };
+        assert_eq!(part(0).stripe_count(), 0);
+        assert_eq!(part(4).stripe_count(), 1);
+        assert_eq!(part(5).stripe_count(), 2);
+    }
+}

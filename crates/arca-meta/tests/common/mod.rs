@@ -12,6 +12,14 @@ pub fn open_temp() -> (tempfile::TempDir, MetaStore) {
     (dir, store)
 }
 
+/// One store shared by every case of a property test in this binary: opening
+/// a store costs a few fsyncs per keyspace (most of a second on a slow disk),
+/// so cases use fresh bucket ids in a shared store instead of fresh stores.
+pub fn shared() -> &'static MetaStore {
+    static STORE: std::sync::OnceLock<(tempfile::TempDir, MetaStore)> = std::sync::OnceLock::new();
+    &STORE.get_or_init(open_temp).1
+}
+
 pub fn ts(micros: u64) -> Timestamp {
     Timestamp::new(micros, 1)
 }
