@@ -277,12 +277,16 @@ fn crash_child() {
 
 // --------------------------------------------------------------- the parent
 
+/// An object as the model expects it: µs, size, and the manifest's
+/// (part number, body) pairs if it was completed from an upload.
+type ExpectedObject = (u64, u64, Option<Vec<(u32, ObjectId)>>);
+
 /// What the store must hold: built from acknowledged operations and the
 /// in-flight ones that took effect.
 #[derive(Default)]
 struct Model {
-    /// Key -> (µs, size, manifest parts if completed from an upload) or None.
-    objects: BTreeMap<String, Option<(u64, u64, Option<Vec<(u32, ObjectId)>>)>>,
+    /// Key -> the live object, or None once deleted.
+    objects: BTreeMap<String, Option<ExpectedObject>>,
     /// Upload id -> (key, live, parts).
     uploads: BTreeMap<ObjectId, (String, bool, BTreeMap<u32, ObjectId>)>,
     events: BTreeSet<(EventKind, String, u64)>,
