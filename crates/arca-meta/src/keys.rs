@@ -268,6 +268,18 @@ mod tests {
     }
 
     #[test]
+    fn the_example_of_design_md_encodes_as_documented() {
+        let bucket: ObjectId = "00112233445566778899aabbccddeeff".parse().unwrap();
+        assert_eq!(index_partition(bucket, 10), 568);
+        let mut want = vec![0x00, 0x00, 0x02, 0x38];
+        want.extend_from_slice(&bucket.0);
+        want.extend_from_slice(b"a/b");
+        want.push(0);
+        want.extend_from_slice(&[0; 16]);
+        assert_eq!(object_key(568, bucket, "a/b"), want);
+    }
+
+    #[test]
     fn keys_with_nul_or_too_long_are_rejected() {
         assert!(check_object_key("a\0b").is_err());
         assert!(check_object_key(&"x".repeat(MAX_OBJECT_KEY_LEN + 1)).is_err());
