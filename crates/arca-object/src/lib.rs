@@ -1,1 +1,135 @@
-//! ObjectService: buckets, objects, multipart and listing over the index and blob stores.
+//! ObjectService: buckets, objects, multipart uploads and listings, over the
+//! metadata index (arca-meta) and the blob stores placed by the ring
+//! (arca-blob, arca-ring).
+//!
+//! This is the layer every frontend (S3 today, Swift later) calls. It owns
+//! the semantics — who may touch a bucket, what an overwrite does to the old
+//! body, how a multipart upload becomes one object without copying — and
+//! none of the wire format. Calls are async; the blocking engines are called
+//! through `spawn_blocking`.
+
+mod bucket;
+mod conditions;
+mod error;
+mod keys;
+mod list;
+mod multipart;
+mod names;
+mod object;
+mod placement;
+mod read;
+mod reclaim;
+mod write;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arca_meta::MetaStore;
+use arca_types::Clock;
+
+pub use arca_meta::{
+    BucketRow, BucketStats, KeyRow, ListEntry, ListPage, ListQuery, ManifestPart, ObjectBody, ObjectMeta,
+    ObjectRow, ObjectSummary, PartRow, PutCondition, UploadListPage, UploadListQuery, UploadRow,
+};
+pub use conditions::{Conditions, etag_matches};
+pub use error::{ObjectError, ObjectResult, StdError};
+pub use keys::{generate_access_key, generate_secret_key};
+pub use multipart::{CompletedPart, MAX_PART_NUMBER, MIN_PART_SIZE};
+pub use names::validate_key;
+pub use object::{BodyCheck, ByteRange, CopySource, GetObject, ObjectRead, Preconditions, PutObject};
+pub use placement::BlobPlacement;
+pub use read::BodyStream;
+pub use write::MAX_OBJECT_SIZE;
+
+use reclaim::Reclaimer;
+use write::BodyWriter;
+
+/// Who is making a request: an authenticated access key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub access_key: String,
+    /// The root key may touch every bucket and manage keys.
+    pub is_root: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct ObjectConfig {
+    /// Objects are cut into blobs of this many bytes (R1: 4 MiB).
+    pub stripe_size: usize,
+    /// Bodies up to this size are stored inside their metadata row.
+    pub inline_threshold: usize,
+    /// The region buckets report and CreateBucket accepts.
+    pub region: String,
+    /// How long the blobs of an overwritten or deleted object stay readable
+    /// for GETs already streaming them.
+    pub reclaim_grace: Duration,
+}
+
+impl Default for ObjectConfig {
+    fn default() -> Self {
+        ObjectConfig {
+            stripe_size: 4 << 20,
+            inline_threshold: 4 << 10,
+            region: "us-east-1".to_owned(),
+            reclaim_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Buckets, objects, uploads and listings. Cheap to clone.
+#[derive(Clone)]
+pub struct ObjectService {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    meta: Arc<MetaStore>,
+    placement: Arc<BlobPlacement>,
+    clock: Arc<Clock>,
+    config: ObjectConfig,
+    reclaimer: Reclaimer,
+}
+
+impl ObjectService {
+    /// Must be called inside a tokio runtime (it starts the reclaimer task).
+    pub fn new(
+        meta: Arc<MetaStore>,
+        placement: Arc<BlobPlacement>,
+        clock: Arc<Clock>,
+        config: ObjectConfig,
+    ) -> Self {
+        let reclaimer = Reclaimer::start(placement.clone(), config.reclaim_grace);
+        ObjectService { inner: Arc::new(Inner { meta, placement, clock, config, reclaimer }) }
+    }
+
+    pub fn config(&self) -> &ObjectConfig {
+        &self.inner.config
+    }
+
+    pub fn meta(&self) -> &Arc<MetaStore> {
+        &self.inner.meta
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.inner.clock
+    }
+
+    /// Runs a blocking metadata call off the async threads.
+    async fn with_meta<T, F>(&self, f: F) -> ObjectResult<T>
+    where
+        F: FnOnce(&MetaStore) -> Result<T, arca_meta::MetaError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let meta = self.inner.meta.clone();
+        Ok(tokio::task::spawn_blocking(move || f(&meta)).await??)
+    }
+
+    fn writer(&self) -> BodyWriter {
+        BodyWriter {
+            placement: self.inner.placement.clone(),
+            reclaimer: self.inner.reclaimer.clone(),
+            stripe_size: self.inner.config.stripe_size,
+            inline_threshold: self.inner.config.inline_threshold,
+        }
+    }
+}

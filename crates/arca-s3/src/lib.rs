@@ -1,1 +1,210 @@
-//! The S3 frontend: the s3s S3 trait implemented over ObjectService.
+//! The S3 frontend: Arca's `ObjectService` behind the `s3s` crate's `S3`
+//! trait, plus the administrative routes beside it.
+//!
+//! s3s parses requests, verifies SigV4 (headers, presigned URLs, aws-chunked
+//! streaming payloads) and writes responses; this crate maps each operation
+//! onto `ObjectService` — one module per protocol area — and maps errors back
+//! to S3 error codes. Operations Arca does not implement keep s3s's default
+//! answer, NotImplemented.
+
+mod admin;
+mod auth;
+mod body;
+mod bucket;
+mod checksum;
+mod convert;
+mod error;
+mod list;
+mod multipart;
+mod object;
+
+use arca_object::ObjectService;
+use s3s::config::{S3Config, StaticConfigProvider};
+use s3s::dto::*;
+use s3s::host::SingleDomain;
+use s3s::service::{S3Service, S3ServiceBuilder};
+use s3s::{S3, S3Request, S3Response, S3Result};
+use std::sync::Arc;
+
+pub use admin::ADMIN_PREFIX;
+
+/// How the gateway is reached.
+#[derive(Debug, Clone, Default)]
+pub struct GatewayConfig {
+    /// A base domain for virtual-hosted-style requests
+    /// (`bucket.<domain>`); path-style requests work with or without it.
+    pub domain: Option<String>,
+}
+
+/// The S3 trait implementation.
+#[derive(Clone)]
+pub struct ArcaS3 {
+    service: ObjectService,
+}
+
+impl ArcaS3 {
+    /// The Owner element for an access key: its id and its human name.
+    async fn owner(&self, access_key: &str) -> S3Result<Owner> {
+        let name = match self.service.key(access_key).await {
+            Ok(Some(key)) => key.name,
+            _ => access_key.to_owned(),
+        };
+        Ok(Owner { id: Some(access_key.to_owned()), display_name: Some(name) })
+    }
+}
+
+/// Builds the hyper service that answers S3 and admin requests.
+pub fn build(service: ObjectService, config: &GatewayConfig) -> Result<S3Service, String> {
+    let mut s3_config = S3Config::default();
+    s3_config.expected_region = Some(service.config().region.parse().map_err(|_| "invalid region")?);
+    // aws-chunked chunks are buffered whole by s3s; SDKs send 64 KiB to
+    // 1 MiB, so 16 MiB bounds memory without refusing any real client.
+    s3_config.aws_chunked_stream_max_chunk_size = 16 << 20;
+
+    let mut builder = S3ServiceBuilder::new(ArcaS3 { service: service.clone() });
+    builder.set_config(Arc::new(StaticConfigProvider::new(Arc::new(s3_config))));
+    builder.set_auth(auth::KeyAuth { service: service.clone() });
+    builder.set_access(auth::KeyAccess { service: service.clone() });
+    builder.set_route(admin::AdminRoute { service });
+    if let Some(domain) = &config.domain {
+        let host = SingleDomain::new(domain).map_err(|e| format!("invalid domain {domain:?}: {e}"))?;
+        builder.set_host(host.with_cname_fallback(false));
+    }
+    Ok(builder.build())
+}
+
+#[async_trait::async_trait]
+impl S3 for ArcaS3 {
+    async fn list_buckets(
+        &self,
+        req: S3Request<ListBucketsInput>,
+    ) -> S3Result<S3Response<ListBucketsOutput>> {
+        bucket::list_buckets(self, req).await
+    }
+
+    async fn create_bucket(
+        &self,
+        req: S3Request<CreateBucketInput>,
+    ) -> S3Result<S3Response<CreateBucketOutput>> {
+        bucket::create_bucket(self, req).await
+    }
+
+    async fn head_bucket(&self, req: S3Request<HeadBucketInput>) -> S3Result<S3Response<HeadBucketOutput>> {
+        bucket::head_bucket(self, req).await
+    }
+
+    async fn delete_bucket(
+        &self,
+        req: S3Request<DeleteBucketInput>,
+    ) -> S3Result<S3Response<DeleteBucketOutput>> {
+        bucket::delete_bucket(self, req).await
+    }
+
+    async fn get_bucket_location(
+        &self,
+        req: S3Request<GetBucketLocationInput>,
+    ) -> S3Result<S3Response<GetBucketLocationOutput>> {
+        bucket::get_bucket_location(self, req).await
+    }
+
+    async fn get_bucket_versioning(
+        &self,
+        req: S3Request<GetBucketVersioningInput>,
+    ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
+        bucket::get_bucket_versioning(self, req).await
+    }
+
+    async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+        object::put_object(self, req).await
+    }
+
+    async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
+        object::get_object(self, req).await
+    }
+
+    async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
+        object::head_object(self, req).await
+    }
+
+    async fn delete_object(
+        &self,
+        req: S3Request<DeleteObjectInput>,
+    ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        object::delete_object(self, req).await
+    }
+
+    async fn delete_objects(
+        &self,
+        req: S3Request<DeleteObjectsInput>,
+    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        object::delete_objects(self, req).await
+    }
+
+    async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
+        object::copy_object(self, req).await
+    }
+
+    async fn list_objects(
+        &self,
+        req: S3Request<ListObjectsInput>,
+    ) -> S3Result<S3Response<ListObjectsOutput>> {
+        list::list_objects(self, req).await
+    }
+
+    async fn list_objects_v2(
+        &self,
+        req: S3Request<ListObjectsV2Input>,
+    ) -> S3Result<S3Response<ListObjectsV2Output>> {
+        list::list_objects_v2(self, req).await
+    }
+
+    async fn list_object_versions(
+        &self,
+        req: S3Request<ListObjectVersionsInput>,
+    ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
+        list::list_object_versions(self, req).await
+    }
+
+    async fn create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        multipart::create_multipart_upload(self, req).await
+    }
+
+    async fn upload_part(&self, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
+        multipart::upload_part(self, req).await
+    }
+
+    async fn upload_part_copy(
+        &self,
+        req: S3Request<UploadPartCopyInput>,
+    ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        multipart::upload_part_copy(self, req).await
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        multipart::complete_multipart_upload(self, req).await
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        multipart::abort_multipart_upload(self, req).await
+    }
+
+    async fn list_parts(&self, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
+        multipart::list_parts(self, req).await
+    }
+
+    async fn list_multipart_uploads(
+        &self,
+        req: S3Request<ListMultipartUploadsInput>,
+    ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+        multipart::list_multipart_uploads(self, req).await
+    }
+}

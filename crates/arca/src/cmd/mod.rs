@@ -1,5 +1,6 @@
 //! One module per subcommand of `arca`.
 
+mod admin;
 pub mod bench;
 pub mod bucket;
 pub mod key;

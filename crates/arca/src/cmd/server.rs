@@ -1,10 +1,315 @@
-//! `arca server`.
+//! `arca server`: one Arca node — the S3 gateway over its metadata index and
+//! blob stores, placed by the ring in its data directory.
+//!
+//! Settings come from flags, then ARCA_* environment variables, then a TOML
+//! file (`--config`), then defaults. A new data directory is initialised as
+//! a cluster of one: a node identity, a ring with one device and one
+//! replica, and a root key.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arca_blob::{BlobStore, BlobStoreConfig};
+use arca_meta::{MetaConfig, MetaStore};
+use arca_object::{BlobPlacement, ObjectConfig, ObjectService};
+use arca_ring::{DeviceSpec, Ring, RingBuilder, ring_path_for};
+use arca_types::{Clock, NodeId};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
 
 use super::CmdResult;
 
-#[derive(clap::Args)]
-pub struct ServerArgs {}
+#[derive(clap::Args, Debug)]
+pub struct ServerArgs {
+    /// A TOML file with any of the settings below (flags and ARCA_*
+    /// variables take precedence).
+    #[arg(long, env = "ARCA_CONFIG")]
+    config: Option<PathBuf>,
+    /// The data directory [default: ./arca-data].
+    #[arg(long, env = "ARCA_DATA")]
+    data: Option<PathBuf>,
+    /// The address to serve S3 on [default: 127.0.0.1:9000].
+    #[arg(long, env = "ARCA_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// The region buckets live in [default: us-east-1].
+    #[arg(long, env = "ARCA_REGION")]
+    region: Option<String>,
+    /// A base domain for virtual-hosted-style requests (bucket.DOMAIN).
+    #[arg(long, env = "ARCA_DOMAIN")]
+    domain: Option<String>,
+    /// The root access key (created or replaced at start).
+    #[arg(long, env = "ARCA_ROOT_ACCESS_KEY")]
+    root_access_key: Option<String>,
+    /// The root secret key.
+    #[arg(long, env = "ARCA_ROOT_SECRET_KEY", hide_env_values = true)]
+    root_secret_key: Option<String>,
+}
 
-pub fn run(_args: ServerArgs) -> CmdResult {
-    Err("not implemented yet".into())
+/// The settings a config file may hold.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data: Option<PathBuf>,
+    listen: Option<SocketAddr>,
+    region: Option<String>,
+    domain: Option<String>,
+    root_access_key: Option<String>,
+    root_secret_key: Option<String>,
+    /// Objects are cut into blobs of this many bytes.
+    stripe_size: Option<usize>,
+    /// Bodies up to this size are stored inside their metadata row.
+    inline_threshold: Option<usize>,
+}
+
+struct Settings {
+    data: PathBuf,
+    listen: SocketAddr,
+    region: String,
+    domain: Option<String>,
+    root: Option<(String, String)>,
+    stripe_size: usize,
+    inline_threshold: usize,
+}
+
+impl Settings {
+    fn resolve(args: ServerArgs) -> Result<Settings, Box<dyn std::error::Error>> {
+        let file: FileConfig = match &args.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+                toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let defaults = ObjectConfig::default();
+        let root = match (
+            args.root_access_key.or(file.root_access_key),
+            args.root_secret_key.or(file.root_secret_key),
+        ) {
+            (Some(ak), Some(sk)) => Some((ak, sk)),
+            (None, None) => None,
+            _ => return Err("set both the root access key and the root secret key, or neither".into()),
+        };
+        let stripe_size = file.stripe_size.unwrap_or(defaults.stripe_size);
+        if !(64 << 10..=64 << 20).contains(&stripe_size) {
+            return Err("stripe_size must be between 64 KiB and 64 MiB".into());
+        }
+        Ok(Settings {
+            data: args.data.or(file.data).unwrap_or_else(|| PathBuf::from("arca-data")),
+            listen: args.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9000))),
+            region: args.region.or(file.region).unwrap_or(defaults.region),
+            domain: args.domain.or(file.domain),
+            root,
+            stripe_size,
+            inline_threshold: file.inline_threshold.unwrap_or(defaults.inline_threshold).min(stripe_size),
+        })
+    }
+}
+
+/// Who this node is; written once when the data directory is created.
+#[derive(Debug, Serialize, Deserialize)]
+struct NodeIdentity {
+    /// Breaks timestamp ties between nodes.
+    node_id: NodeId,
+    /// This node's address as the ring names it: devices whose `node` is
+    /// this string are the local ones.
+    ring_node: String,
+}
+
+const NODE_FILE: &str = "node.toml";
+const RING_FILE: &str = "ring.builder";
+/// A one-node ring: 2^8 partitions keep per-partition work cheap while
+/// leaving room to grow into a few dozen devices.
+const DEFAULT_PART_POWER: u8 = 8;
+
+pub fn run(args: ServerArgs) -> CmdResult {
+    let settings = Settings::resolve(args)?;
+    init_logging();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(serve(settings))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn init_logging() {
+    use std::io::IsTerminal;
+    // The LSM engine logs every flush and compaction at info; that is noise
+    // for an operator.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ARCA_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,fjall=warn,lsm_tree=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+}
+
+/// Reads the node identity, creating it (and the one-device ring) for a new
+/// data directory.
+fn open_identity(data: &Path, listen: SocketAddr) -> Result<NodeIdentity, Box<dyn std::error::Error>> {
+    std::fs::create_dir_all(data).map_err(|e| format!("cannot create {}: {e}", data.display()))?;
+    let path = data.join(NODE_FILE);
+    if path.exists() {
+        let text = std::fs::read_to_string(&path)?;
+        return Ok(toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?);
+    }
+    let mut bytes = [0u8; 4];
+    bytes.copy_from_slice(&arca_types::ObjectId::random().0[..4]);
+    let identity = NodeIdentity { node_id: u32::from_be_bytes(bytes).max(1), ring_node: listen.to_string() };
+    write_durably(&path, toml::to_string(&identity)?.as_bytes())?;
+    Ok(identity)
+}
+
+/// Writes a small file so that it is either absent or complete after a crash.
+fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    {
+        let mut file = std::fs::File::create(&tmp)?;
+        std::io::Write::write_all(&mut file, bytes)?;
+        file.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+/// Loads the ring, creating a one-device, one-replica ring on first start.
+fn open_ring(data: &Path, identity: &NodeIdentity) -> Result<Ring, Box<dyn std::error::Error>> {
+    let builder_path = data.join(RING_FILE);
+    let ring_path = ring_path_for(&builder_path);
+    if !ring_path.exists() {
+        let device = DeviceSpec {
+            region: 1,
+            zone: 1,
+            node: identity.ring_node.clone(),
+            device: "d0".to_owned(),
+            weight: 100.0,
+        };
+        let builder = RingBuilder::with_one_device(DEFAULT_PART_POWER, device)?;
+        builder.save(&builder_path)?;
+        builder.write_ring(&ring_path)?;
+    }
+    Ok(Ring::load(&ring_path).map_err(|e| format!("{}: {e}", ring_path.display()))?)
+}
+
+async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
+    let identity = open_identity(&settings.data, settings.listen)?;
+    let ring = Arc::new(open_ring(&settings.data, &identity)?);
+
+    let mut local = HashMap::new();
+    for device in ring.devices().iter().filter(|d| d.node == identity.ring_node) {
+        let dir = settings.data.join("devices").join(&device.device);
+        let store = BlobStore::open(&dir, BlobStoreConfig::default())
+            .map_err(|e| format!("{}: {e}", dir.display()))?;
+        local.insert(device.id, Arc::new(store));
+    }
+    if local.is_empty() {
+        return Err(format!("the ring has no device on this node ({})", identity.ring_node).into());
+    }
+    let meta_dir = settings.data.join("meta");
+    let meta = MetaStore::open(
+        &meta_dir,
+        MetaConfig { part_power: ring.part_power(), node: identity.node_id, ..MetaConfig::default() },
+    )
+    .map_err(|e| format!("{}: {e}", meta_dir.display()))?;
+
+    let object_config = ObjectConfig {
+        stripe_size: settings.stripe_size,
+        inline_threshold: settings.inline_threshold,
+        region: settings.region.clone(),
+        ..ObjectConfig::default()
+    };
+    let placement = Arc::new(BlobPlacement::new(ring.clone(), local));
+    let clock = Arc::new(Clock::new(identity.node_id));
+    let service = ObjectService::new(Arc::new(meta), placement, clock, object_config);
+    bootstrap_root_key(&service, settings.root).await?;
+
+    let s3 = arca_s3::build(service, &arca_s3::GatewayConfig { domain: settings.domain })?;
+    let listener = TcpListener::bind(settings.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
+    tracing::info!(listen = %settings.listen, data = %settings.data.display(), node = identity.node_id, "arca is serving S3");
+    // Scripts wait for this line.
+    println!("arca: listening on http://{}", listener.local_addr()?);
+
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let http = auto::Builder::new(TokioExecutor::new());
+    let mut shutdown = std::pin::pin!(shutdown_signal());
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(pair) => pair,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "accept failed");
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let conn = http.serve_connection(TokioIo::new(stream), s3.clone()).into_owned();
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    if let Err(err) = conn.await {
+                        tracing::debug!(%peer, error = %err, "connection ended with an error");
+                    }
+                });
+            }
+            _ = &mut shutdown => break,
+        }
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+    drop(listener);
+    tokio::select! {
+        _ = graceful.shutdown() => tracing::info!("all connections closed"),
+        _ = tokio::time::sleep(Duration::from_secs(30)) => tracing::warn!("gave up waiting for connections after 30 s"),
+    }
+    Ok(())
+}
+
+/// Sets the root key from the settings, or generates one on first start.
+async fn bootstrap_root_key(
+    service: &ObjectService,
+    root: Option<(String, String)>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    if let Some((ak, sk)) = root {
+        service.set_root_key(&ak, &sk).await?;
+        return Ok(());
+    }
+    if service.list_keys().await?.iter().any(|k| k.is_root) {
+        return Ok(());
+    }
+    let ak = arca_object::generate_access_key();
+    let sk = arca_object::generate_secret_key();
+    service.set_root_key(&ak, &sk).await?;
+    println!("arca: generated the root key (shown only this once):");
+    println!("  ARCA_ROOT_ACCESS_KEY={ak}");
+    println!("  ARCA_ROOT_SECRET_KEY={sk}");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
 }

@@ -1,0 +1,100 @@
+//! What can go wrong in an object operation, in the S3 protocol's own terms.
+//!
+//! Each variant maps to exactly one S3 error code in the gateway; the message
+//! carried here is what the client sees, so it says what was wrong with the
+//! request, never how Arca is built inside.
+
+use arca_blob::BlobError;
+use arca_meta::MetaError;
+
+pub type StdError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ObjectError {
+    #[error("The specified bucket does not exist")]
+    NoSuchBucket,
+    #[error("The specified key does not exist")]
+    NoSuchKey,
+    #[error("The specified multipart upload does not exist")]
+    NoSuchUpload,
+    #[error("The requested bucket name is not available")]
+    BucketAlreadyExists,
+    #[error("Your previous request to create the named bucket succeeded and you already own it")]
+    BucketAlreadyOwnedByYou,
+    #[error("The bucket you tried to delete is not empty")]
+    BucketNotEmpty,
+    #[error("Access Denied")]
+    AccessDenied,
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("Your key is too long")]
+    KeyTooLong,
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("The Content-MD5 you specified did not match what we received")]
+    BadDigest,
+    #[error("{0}")]
+    BadChecksum(String),
+    #[error("The Content-MD5 you specified is not valid")]
+    InvalidDigest,
+    #[error("You did not provide the number of bytes specified by the Content-Length HTTP header")]
+    IncompleteBody,
+    #[error("Your proposed upload exceeds the maximum allowed object size")]
+    EntityTooLarge,
+    #[error("Your proposed upload is smaller than the minimum allowed object size")]
+    EntityTooSmall,
+    #[error("One or more of the specified parts could not be found; part {0}")]
+    InvalidPart(u32),
+    #[error("The list of parts was not in ascending order")]
+    InvalidPartOrder,
+    #[error("The requested range is not satisfiable")]
+    InvalidRange,
+    #[error("The requested part number is not satisfiable")]
+    InvalidPartNumber,
+    #[error("The XML you provided was not well-formed or did not validate against our published schema")]
+    MalformedXml,
+    #[error("At least one of the preconditions you specified did not hold")]
+    PreconditionFailed,
+    #[error("Not Modified")]
+    NotModified,
+    /// The request body stream failed (client went away, bad chunk
+    /// signature, payload hash mismatch); the source says which.
+    #[error("the request body could not be read: {0}")]
+    Body(StdError),
+    /// Stored data failed its checksum on every replica.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+pub type ObjectResult<T> = Result<T, ObjectError>;
+
+impl From<MetaError> for ObjectError {
+    fn from(err: MetaError) -> Self {
+        match err {
+            MetaError::NoSuchBucket => ObjectError::NoSuchBucket,
+            MetaError::BucketNotEmpty => ObjectError::BucketNotEmpty,
+            MetaError::NoSuchUpload => ObjectError::NoSuchUpload,
+            MetaError::InvalidPart(n) => ObjectError::InvalidPart(n),
+            MetaError::PreconditionFailed => ObjectError::PreconditionFailed,
+            MetaError::BucketExists(_) => ObjectError::BucketAlreadyExists,
+            other => ObjectError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<BlobError> for ObjectError {
+    fn from(err: BlobError) -> Self {
+        match err {
+            BlobError::Corrupt { .. } => ObjectError::Corrupt(err.to_string()),
+            other => ObjectError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<tokio::task::JoinError> for ObjectError {
+    fn from(err: tokio::task::JoinError) -> Self {
+        ObjectError::Internal(format!("a storage task failed: {err}"))
+    }
+}

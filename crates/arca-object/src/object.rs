@@ -1,0 +1,351 @@
+//! Single objects: put, get (whole, a range or one part), head, delete and
+//! copy.
+//!
+//! A put streams the body into blobs first and commits the row last, so a
+//! reader sees either the old object or the whole new one, never a partial
+//! body; a put that fails or loses (last writer wins) gives its blobs back.
+
+use arca_meta::{Manifest, ManifestPart, ObjectBody, ObjectMeta, ObjectRow, PutCondition};
+use bytes::Bytes;
+use futures::{Stream, StreamExt, stream};
+
+use crate::conditions::Conditions;
+use crate::error::{ObjectError, ObjectResult, StdError};
+use crate::names::validate_key;
+use crate::read::{BodyStream, read_body};
+use crate::write::{StoredBody, WrittenBody};
+use crate::{Caller, ObjectService};
+
+/// Conditions on the object a put would replace (S3 conditional writes).
+pub type Preconditions = PutCondition;
+
+/// Runs once the whole body has been read and before the row is committed:
+/// verifies checksums that arrive with or after the body (x-amz-checksum-*
+/// headers and trailers) and returns the (algorithm, value) pairs to store.
+pub type BodyCheck = Box<dyn FnOnce() -> ObjectResult<Vec<(String, String)>> + Send>;
+
+pub struct PutObject {
+    pub bucket: String,
+    pub key: String,
+    /// Content headers and user metadata; size, ETag and owner are filled in.
+    pub meta: ObjectMeta,
+    pub content_length: Option<u64>,
+    pub content_md5: Option<[u8; 16]>,
+    pub condition: Preconditions,
+}
+
+/// A byte range as the Range header states it, before the size is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ByteRange {
+    /// `bytes=first-` or `bytes=first-last` (inclusive).
+    Int { first: u64, last: Option<u64> },
+    /// `bytes=-length`: the last `length` bytes.
+    Suffix { length: u64 },
+}
+
+impl ByteRange {
+    /// `[start, end)` within an object of `size` bytes.
+    pub fn resolve(self, size: u64) -> ObjectResult<(u64, u64)> {
+        match self {
+            ByteRange::Int { first, last } => {
+                if first >= size || last.is_some_and(|last| last < first) {
+                    return Err(ObjectError::InvalidRange);
+                }
+                let end = last.map_or(size, |last| last.saturating_add(1).min(size));
+                Ok((first, end))
+            }
+            ByteRange::Suffix { length } => {
+                if length == 0 || size == 0 {
+                    return Err(ObjectError::InvalidRange);
+                }
+                Ok((size.saturating_sub(length), size))
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct GetObject {
+    pub bucket: String,
+    pub key: String,
+    pub range: Option<ByteRange>,
+    pub part_number: Option<u32>,
+    pub conditions: Conditions,
+}
+
+pub struct ObjectRead {
+    pub row: ObjectRow,
+    /// `[start, end)` served, when a range or a part was asked for.
+    pub range: Option<Span>,
+    /// The number of parts of a multipart object, when a part was asked for.
+    pub parts_count: Option<u32>,
+    /// The bytes, unless only the metadata was asked for.
+    pub body: Option<BodyStream>,
+}
+
+impl ObjectRead {
+    /// How many bytes the body stream yields.
+    pub fn content_length(&self) -> u64 {
+        self.range.map_or(self.row.meta.size, |(start, end)| end - start)
+    }
+}
+
+pub struct CopySource {
+    pub bucket: String,
+    pub key: String,
+    /// x-amz-copy-source-if-*: any failure is 412 PreconditionFailed.
+    pub conditions: Conditions,
+    /// x-amz-copy-source-range (UploadPartCopy only).
+    pub range: Option<ByteRange>,
+}
+
+pub(crate) fn quoted_md5(md5: &[u8; 16]) -> String {
+    format!("\"{}\"", hex::encode(md5))
+}
+
+impl ObjectService {
+    pub async fn put_object<S, E>(
+        &self,
+        caller: &Caller,
+        req: PutObject,
+        body: S,
+        check: Option<BodyCheck>,
+    ) -> ObjectResult<ObjectRow>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send,
+        E: Into<StdError>,
+    {
+        validate_key(&req.key)?;
+        let bucket = self.bucket(caller, &req.bucket).await?;
+        let written = self.writer().write(body, req.content_length, true).await?;
+        let result = self.commit_put(caller, bucket.id, req, &written, check).await;
+        if result.is_err() {
+            written.release(&self.inner.reclaimer);
+        }
+        result
+    }
+
+    async fn commit_put(
+        &self,
+        caller: &Caller,
+        bucket: arca_types::ObjectId,
+        req: PutObject,
+        written: &WrittenBody,
+        check: Option<BodyCheck>,
+    ) -> ObjectResult<ObjectRow> {
+        if req.content_md5.is_some_and(|md5| md5 != written.md5) {
+            return Err(ObjectError::BadDigest);
+        }
+        let checksums = match check {
+            Some(check) => check()?,
+            None => Vec::new(),
+        };
+        let etag = quoted_md5(&written.md5);
+        let body = match &written.stored {
+            StoredBody::Inline(data) => ObjectBody::Inline(data.clone()),
+            StoredBody::Striped { body, stripe_size } => ObjectBody::Striped(Manifest {
+                parts: vec![ManifestPart {
+                    part_number: 0,
+                    body: *body,
+                    size: written.size,
+                    stripe_size: *stripe_size,
+                    etag: etag.clone(),
+                }],
+            }),
+        };
+        let meta =
+            ObjectMeta { size: written.size, etag, owner: caller.access_key.clone(), checksums, ..req.meta };
+        let row = ObjectRow {
+            bucket,
+            key: req.key,
+            version: None,
+            ts: self.clock().now(),
+            deleted: false,
+            meta,
+            body,
+        };
+        self.commit_row(row, req.condition).await
+    }
+
+    /// Writes `row` and frees what it replaced. A row that lost to a newer
+    /// write (last writer wins) frees its own blobs instead.
+    pub(crate) async fn commit_row(
+        &self,
+        row: ObjectRow,
+        condition: PutCondition,
+    ) -> ObjectResult<ObjectRow> {
+        let stored = row.clone();
+        let outcome = self.with_meta(move |m| m.put_object(stored, condition)).await?;
+        if !outcome.applied {
+            self.inner.reclaimer.release_later(&row.body);
+        }
+        if let Some(old) = outcome.replaced {
+            self.inner.reclaimer.release_later(&old.body);
+        }
+        Ok(row)
+    }
+
+    /// The current row of an object the caller may read.
+    async fn object_row(&self, caller: &Caller, bucket: &str, key: &str) -> ObjectResult<ObjectRow> {
+        let bucket = self.bucket(caller, bucket).await?;
+        let key = key.to_owned();
+        self.with_meta(move |m| m.get_object(bucket.id, &key)).await?.ok_or(ObjectError::NoSuchKey)
+    }
+
+    /// GetObject (with `with_body`) and HeadObject (without).
+    pub async fn get_object(
+        &self,
+        caller: &Caller,
+        req: GetObject,
+        with_body: bool,
+    ) -> ObjectResult<ObjectRead> {
+        let row = self.object_row(caller, &req.bucket, &req.key).await?;
+        req.conditions.check(&row.meta.etag, row.ts)?;
+        let size = row.meta.size;
+
+        let (range, parts_count) = match (req.part_number, req.range) {
+            (Some(_), Some(_)) => {
+                return Err(ObjectError::InvalidRequest(
+                    "Cannot specify both Range header and partNumber query parameter".into(),
+                ));
+            }
+            (Some(number), None) => part_range(&row, number)?,
+            (None, Some(range)) => (Some(range.resolve(size)?), None),
+            (None, None) => (None, None),
+        };
+        let (start, end) = range.unwrap_or((0, size));
+        let body = with_body.then(|| {
+            if start == end {
+                Box::pin(stream::empty()) as BodyStream
+            } else {
+                read_body(self.inner.placement.clone(), &row.body, start, end)
+            }
+        });
+        Ok(ObjectRead { row, range, parts_count, body })
+    }
+
+    /// Deletes an object; deleting one that does not exist succeeds.
+    pub async fn delete_object(&self, caller: &Caller, bucket: &str, key: &str) -> ObjectResult<()> {
+        let bucket = self.bucket(caller, bucket).await?;
+        self.delete_in(bucket.id, key).await
+    }
+
+    async fn delete_in(&self, bucket: arca_types::ObjectId, key: &str) -> ObjectResult<()> {
+        let ts = self.clock().now();
+        let key = key.to_owned();
+        if let Some(old) = self.with_meta(move |m| m.delete_object(bucket, &key, ts)).await? {
+            self.inner.reclaimer.release_later(&old.body);
+        }
+        Ok(())
+    }
+
+    /// DeleteObjects: one result per key, in order. The deletes run
+    /// concurrently so the index commits them in a few group commits.
+    pub async fn delete_objects(
+        &self,
+        caller: &Caller,
+        bucket: &str,
+        keys: Vec<String>,
+    ) -> ObjectResult<Vec<(String, ObjectResult<()>)>> {
+        let bucket = self.bucket(caller, bucket).await?.id;
+        let results = stream::iter(keys)
+            .map(|key| async move {
+                let result = self.delete_in(bucket, &key).await;
+                (key, result)
+            })
+            .buffered(64)
+            .collect()
+            .await;
+        Ok(results)
+    }
+
+    /// CopyObject: streams the source through a new put. With
+    /// `replace_meta` false the source's content headers and user metadata
+    /// are kept (the COPY directive).
+    pub async fn copy_object(
+        &self,
+        caller: &Caller,
+        source: CopySource,
+        mut dest: PutObject,
+        replace_meta: bool,
+    ) -> ObjectResult<(ObjectRow, ObjectRow)> {
+        if source.bucket == dest.bucket && source.key == dest.key && !replace_meta {
+            return Err(ObjectError::InvalidRequest(
+                "This copy request is illegal because it is trying to copy an object to itself without changing \
+                 the object's metadata, storage class, website redirect location or encryption attributes."
+                    .into(),
+            ));
+        }
+        let read = self.open_copy_source(caller, &source, None).await?;
+        let source_row = read.row.clone();
+        if !replace_meta {
+            dest.meta = ObjectMeta { checksums: Vec::new(), ..source_row.meta.clone() };
+        }
+        dest.content_length = Some(read.content_length());
+        let body = read.body.unwrap_or_else(|| Box::pin(stream::empty()));
+        let row = self.put_object(caller, dest, body, None).await?;
+        Ok((source_row, row))
+    }
+
+    /// Opens the source of a copy; failed copy-source conditions are 412.
+    pub(crate) async fn open_copy_source(
+        &self,
+        caller: &Caller,
+        source: &CopySource,
+        range: Option<ByteRange>,
+    ) -> ObjectResult<ObjectRead> {
+        let req = GetObject {
+            bucket: source.bucket.clone(),
+            key: source.key.clone(),
+            range,
+            part_number: None,
+            conditions: source.conditions.clone(),
+        };
+        match self.get_object(caller, req, true).await {
+            Err(ObjectError::NotModified) => Err(ObjectError::PreconditionFailed),
+            other => other,
+        }
+    }
+}
+
+/// `[start, end)` of an object's bytes.
+type Span = (u64, u64);
+
+/// The byte range of part `number` of an object, and its part count.
+/// An object that was not uploaded in parts has one part, itself.
+fn part_range(row: &ObjectRow, number: u32) -> ObjectResult<(Option<Span>, Option<u32>)> {
+    let parts = match &row.body {
+        ObjectBody::Striped(manifest) if manifest.parts.first().is_some_and(|p| p.part_number > 0) => {
+            &manifest.parts
+        }
+        _ if number == 1 => return Ok((None, None)),
+        _ => return Err(ObjectError::InvalidPartNumber),
+    };
+    let mut start = 0;
+    for part in parts {
+        if part.part_number == number {
+            return Ok((Some((start, start + part.size)), Some(parts.len() as u32)));
+        }
+        start += part.size;
+    }
+    Err(ObjectError::InvalidPartNumber)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_resolve_as_http_says() {
+        let r = |first, last| ByteRange::Int { first, last };
+        assert_eq!(r(0, Some(0)).resolve(10).unwrap(), (0, 1));
+        assert_eq!(r(2, None).resolve(10).unwrap(), (2, 10));
+        assert_eq!(r(2, Some(100)).resolve(10).unwrap(), (2, 10));
+        assert!(r(10, None).resolve(10).is_err());
+        assert!(r(5, Some(4)).resolve(10).is_err());
+        assert!(r(0, Some(0)).resolve(0).is_err());
+        assert_eq!(ByteRange::Suffix { length: 3 }.resolve(10).unwrap(), (7, 10));
+        assert_eq!(ByteRange::Suffix { length: 30 }.resolve(10).unwrap(), (0, 10));
+        assert!(ByteRange::Suffix { length: 0 }.resolve(10).is_err());
+    }
+}

@@ -1,0 +1,96 @@
+//! Bucket operations: ListBuckets, CreateBucket, HeadBucket, DeleteBucket,
+//! GetBucketLocation, GetBucketVersioning.
+
+use s3s::dto::*;
+use s3s::{S3Request, S3Response, S3Result, s3_error};
+
+use crate::ArcaS3;
+use crate::auth::caller;
+use crate::convert::timestamp;
+use crate::error::IntoS3;
+
+pub(crate) async fn list_buckets(
+    s3: &ArcaS3,
+    req: S3Request<ListBucketsInput>,
+) -> S3Result<S3Response<ListBucketsOutput>> {
+    let caller = caller(&req)?;
+    let prefix = req.input.prefix.unwrap_or_default();
+    let buckets = s3.service.list_buckets(&caller).await.s3()?;
+    let buckets = buckets
+        .into_iter()
+        .filter(|b| b.name.starts_with(&prefix))
+        .map(|b| Bucket {
+            name: Some(b.name),
+            creation_date: Some(timestamp(b.created)),
+            bucket_region: Some(b.region),
+            ..Default::default()
+        })
+        .collect();
+    Ok(S3Response::new(ListBucketsOutput {
+        buckets: Some(buckets),
+        owner: Some(s3.owner(&caller.access_key).await?),
+        ..Default::default()
+    }))
+}
+
+pub(crate) async fn create_bucket(
+    s3: &ArcaS3,
+    req: S3Request<CreateBucketInput>,
+) -> S3Result<S3Response<CreateBucketOutput>> {
+    let caller = caller(&req)?;
+    let region = &s3.service.config().region;
+    if let Some(constraint) = req.input.create_bucket_configuration.and_then(|c| c.location_constraint)
+        && constraint.as_str() != region.as_str()
+    {
+        return Err(s3_error!(
+            InvalidLocationConstraint,
+            "The specified location-constraint is not valid; this endpoint serves {region}"
+        ));
+    }
+    let bucket = s3.service.create_bucket(&caller, &req.input.bucket).await.s3()?;
+    Ok(S3Response::new(CreateBucketOutput {
+        location: Some(format!("/{}", bucket.name)),
+        ..Default::default()
+    }))
+}
+
+pub(crate) async fn head_bucket(
+    s3: &ArcaS3,
+    req: S3Request<HeadBucketInput>,
+) -> S3Result<S3Response<HeadBucketOutput>> {
+    let caller = caller(&req)?;
+    let bucket = s3.service.bucket(&caller, &req.input.bucket).await.s3()?;
+    Ok(S3Response::new(HeadBucketOutput { bucket_region: Some(bucket.region), ..Default::default() }))
+}
+
+pub(crate) async fn delete_bucket(
+    s3: &ArcaS3,
+    req: S3Request<DeleteBucketInput>,
+) -> S3Result<S3Response<DeleteBucketOutput>> {
+    let caller = caller(&req)?;
+    s3.service.delete_bucket(&caller, &req.input.bucket).await.s3()?;
+    Ok(S3Response::new(DeleteBucketOutput {}))
+}
+
+pub(crate) async fn get_bucket_location(
+    s3: &ArcaS3,
+    req: S3Request<GetBucketLocationInput>,
+) -> S3Result<S3Response<GetBucketLocationOutput>> {
+    let caller = caller(&req)?;
+    let bucket = s3.service.bucket(&caller, &req.input.bucket).await.s3()?;
+    // S3 reports the original region, us-east-1, as an empty constraint.
+    let location_constraint =
+        (bucket.region != "us-east-1").then(|| BucketLocationConstraint::from(bucket.region.clone()));
+    Ok(S3Response::new(GetBucketLocationOutput { location_constraint }))
+}
+
+/// Versioning has never been enabled on any Arca bucket, which S3 reports
+/// as a configuration without a status.
+pub(crate) async fn get_bucket_versioning(
+    s3: &ArcaS3,
+    req: S3Request<GetBucketVersioningInput>,
+) -> S3Result<S3Response<GetBucketVersioningOutput>> {
+    let caller = caller(&req)?;
+    s3.service.bucket(&caller, &req.input.bucket).await.s3()?;
+    Ok(S3Response::new(GetBucketVersioningOutput::default()))
+}

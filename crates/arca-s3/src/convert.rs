@@ -1,0 +1,77 @@
+//! Small conversions between Arca's rows and s3s's wire types.
+
+use arca_object::ObjectMeta;
+use arca_types::Timestamp;
+use s3s::dto::{self, ETag, ETagCondition};
+
+pub(crate) fn timestamp(ts: Timestamp) -> dto::Timestamp {
+    dto::Timestamp::from(ts.to_system_time())
+}
+
+/// Our ETags are stored quoted, as S3 shows them; s3s adds the quotes itself.
+pub(crate) fn etag(stored: &str) -> ETag {
+    ETag::Strong(stored.trim_matches('"').to_owned())
+}
+
+/// An If-Match / If-None-Match header as the text `Conditions` compares.
+pub(crate) fn etag_condition(cond: Option<ETagCondition>) -> Option<String> {
+    cond.map(|c| match c {
+        ETagCondition::Any => "*".to_owned(),
+        ETagCondition::ETag(tag) => tag.value().to_owned(),
+    })
+}
+
+pub(crate) fn system_time(ts: Option<dto::Timestamp>) -> Option<std::time::SystemTime> {
+    ts.map(|t| {
+        let t: time::OffsetDateTime = t.into();
+        std::time::SystemTime::from(t)
+    })
+}
+
+/// The user metadata map of an S3 output.
+pub(crate) fn metadata(meta: &ObjectMeta) -> Option<dto::Metadata> {
+    if meta.user.is_empty() { None } else { Some(meta.user.iter().cloned().collect()) }
+}
+
+/// The content headers and user metadata a put stores.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn object_meta(
+    content_type: Option<String>,
+    content_encoding: Option<String>,
+    content_disposition: Option<String>,
+    content_language: Option<String>,
+    cache_control: Option<String>,
+    expires: Option<String>,
+    storage_class: Option<String>,
+    metadata: Option<dto::Metadata>,
+) -> ObjectMeta {
+    let mut user: Vec<(String, String)> =
+        metadata.unwrap_or_default().into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect();
+    user.sort();
+    ObjectMeta {
+        content_type,
+        content_encoding,
+        content_disposition,
+        content_language,
+        cache_control,
+        expires,
+        storage_class,
+        user,
+        ..ObjectMeta::default()
+    }
+}
+
+/// Parses a Content-MD5 header (base64 of 16 bytes).
+pub(crate) fn content_md5(value: Option<&str>) -> Result<Option<[u8; 16]>, arca_object::ObjectError> {
+    use base64::Engine as _;
+    let Some(value) = value else { return Ok(None) };
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(value.trim())
+        .map_err(|_| arca_object::ObjectError::InvalidDigest)?;
+    <[u8; 16]>::try_from(bytes.as_slice()).map(Some).map_err(|_| arca_object::ObjectError::InvalidDigest)
+}
+
+/// The storage class S3 shows for an object stored with `class`.
+pub(crate) fn storage_class(class: Option<&str>) -> String {
+    class.unwrap_or("STANDARD").to_owned()
+}

@@ -1,0 +1,90 @@
+//! ObjectService errors as S3 error responses.
+
+use arca_object::{ObjectError, StdError};
+use s3s::stream::aws_chunked_stream::AwsChunkedStreamError;
+use s3s::stream::upload_stream::UploadStreamError;
+use s3s::{BodySizeLimitExceeded, S3Error, S3ErrorCode};
+
+pub(crate) fn to_s3(err: ObjectError) -> S3Error {
+    use S3ErrorCode as C;
+    let code = match &err {
+        ObjectError::NoSuchBucket => C::NoSuchBucket,
+        ObjectError::NoSuchKey => C::NoSuchKey,
+        ObjectError::NoSuchUpload => C::NoSuchUpload,
+        ObjectError::BucketAlreadyExists => C::BucketAlreadyExists,
+        ObjectError::BucketAlreadyOwnedByYou => C::BucketAlreadyOwnedByYou,
+        ObjectError::BucketNotEmpty => C::BucketNotEmpty,
+        ObjectError::AccessDenied => C::AccessDenied,
+        ObjectError::InvalidArgument(_) => C::InvalidArgument,
+        ObjectError::KeyTooLong => C::KeyTooLongError,
+        ObjectError::InvalidRequest(_) => C::InvalidRequest,
+        ObjectError::BadDigest => C::BadDigest,
+        ObjectError::BadChecksum(_) => C::BadDigest,
+        ObjectError::InvalidDigest => C::InvalidDigest,
+        ObjectError::IncompleteBody => C::IncompleteBody,
+        ObjectError::EntityTooLarge => C::EntityTooLarge,
+        ObjectError::EntityTooSmall => C::EntityTooSmall,
+        ObjectError::InvalidPart(_) => C::InvalidPart,
+        ObjectError::InvalidPartOrder => C::InvalidPartOrder,
+        ObjectError::InvalidRange => C::InvalidRange,
+        ObjectError::InvalidPartNumber => {
+            // Not in s3s's table of codes: S3 answers it with 416.
+            let mut e = S3Error::with_message(C::Custom("InvalidPartNumber".into()), err.to_string());
+            e.set_status_code(http::StatusCode::RANGE_NOT_SATISFIABLE);
+            return e;
+        }
+        ObjectError::MalformedXml => C::MalformedXML,
+        ObjectError::PreconditionFailed => C::PreconditionFailed,
+        ObjectError::NotModified => C::NotModified,
+        ObjectError::Body(_) => return body_error(err),
+        ObjectError::Corrupt(_) | ObjectError::Internal(_) => {
+            tracing::error!(error = %err, "internal error");
+            return S3Error::with_message(
+                C::InternalError,
+                "We encountered an internal error. Please try again.",
+            );
+        }
+    };
+    S3Error::with_message(code, err.to_string())
+}
+
+/// A failed request body: what the client did wrong, in S3's terms.
+fn body_error(err: ObjectError) -> S3Error {
+    let ObjectError::Body(source) = err else { return to_s3(err) };
+    let code = stream_error_code(&source);
+    let message = match code {
+        S3ErrorCode::SignatureDoesNotMatch => {
+            "The request signature we calculated does not match the signature you provided.".to_owned()
+        }
+        S3ErrorCode::BadDigest => "The payload hash you specified did not match what we received.".to_owned(),
+        S3ErrorCode::EntityTooLarge => "Your proposed upload exceeds the maximum allowed size.".to_owned(),
+        _ => "The request body ended before its declared length, or was malformed.".to_owned(),
+    };
+    tracing::debug!(error = %source, "request body failed");
+    S3Error::with_message(code, message)
+}
+
+fn stream_error_code(source: &StdError) -> S3ErrorCode {
+    if let Some(e) = source.downcast_ref::<AwsChunkedStreamError>() {
+        return e.to_s3_error_code();
+    }
+    if let Some(e) = source.downcast_ref::<UploadStreamError>() {
+        return e.to_s3_error_code();
+    }
+    if source.downcast_ref::<BodySizeLimitExceeded>().is_some() {
+        return S3ErrorCode::EntityTooLarge;
+    }
+    // hyper reports a connection closed before Content-Length bytes arrived.
+    S3ErrorCode::IncompleteBody
+}
+
+/// Shorthand for `.map_err(to_s3)`.
+pub(crate) trait IntoS3<T> {
+    fn s3(self) -> Result<T, S3Error>;
+}
+
+impl<T> IntoS3<T> for Result<T, ObjectError> {
+    fn s3(self) -> Result<T, S3Error> {
+        self.map_err(to_s3)
+    }
+}

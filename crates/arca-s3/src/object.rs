@@ -1,0 +1,338 @@
+//! Object operations: PutObject, GetObject, HeadObject, DeleteObject,
+//! DeleteObjects, CopyObject.
+
+use arca_object::{ByteRange, Conditions, CopySource, GetObject, ObjectRead, PutCondition, PutObject};
+use s3s::dto::*;
+use s3s::{S3Request, S3Response, S3Result, s3_error};
+
+use crate::ArcaS3;
+use crate::auth::caller;
+use crate::body::SyncBody;
+use crate::checksum::{DeclaredChecksums, to_dto};
+use crate::convert::{self, etag, etag_condition, system_time, timestamp};
+use crate::error::IntoS3;
+
+/// S3 caps DeleteObjects at 1000 keys per request.
+const MAX_DELETE_KEYS: usize = 1000;
+
+fn put_condition(
+    if_match: Option<ETagCondition>,
+    if_none_match: Option<ETagCondition>,
+) -> S3Result<PutCondition> {
+    match (if_match, if_none_match) {
+        (None, None) => Ok(PutCondition::Always),
+        (None, Some(ETagCondition::Any)) => Ok(PutCondition::IfAbsent),
+        (Some(cond), None) => Ok(PutCondition::IfEtag(etag_condition(Some(cond)).unwrap_or_default())),
+        _ => Err(s3_error!(
+            NotImplemented,
+            "Only If-None-Match: * or a single If-Match are supported on writes"
+        )),
+    }
+}
+
+pub(crate) fn byte_range(range: Option<Range>) -> Option<ByteRange> {
+    range.map(|r| match r {
+        Range::Int { first, last } => ByteRange::Int { first, last },
+        Range::Suffix { length } => ByteRange::Suffix { length },
+    })
+}
+
+pub(crate) async fn put_object(
+    s3: &ArcaS3,
+    req: S3Request<PutObjectInput>,
+) -> S3Result<S3Response<PutObjectOutput>> {
+    let caller = caller(&req)?;
+    let declared = DeclaredChecksums::from_request(
+        &req.headers,
+        req.input.checksum_algorithm.as_ref().map(|a| a.as_str()),
+        req.trailing_headers.clone(),
+    );
+    let input = req.input;
+    let content_md5 = convert::content_md5(input.content_md5.as_deref()).s3()?;
+    let condition = put_condition(input.if_match, input.if_none_match)?;
+    let content_length = match input.content_length {
+        Some(len) if len < 0 => {
+            return Err(s3_error!(InvalidArgument, "Content-Length must not be negative"));
+        }
+        Some(len) => Some(len as u64),
+        None => None,
+    };
+    let Some(body) = input.body else {
+        return Err(s3_error!(MissingContentLength, "You must provide the Content-Length HTTP header."));
+    };
+    let meta = convert::object_meta(
+        input.content_type,
+        input.content_encoding,
+        input.content_disposition,
+        input.content_language,
+        input.cache_control,
+        input.expires,
+        input.storage_class.map(|c| c.as_str().to_owned()),
+        input.metadata,
+    );
+    let (body, check) = declared.attach(body);
+    let put =
+        PutObject { bucket: input.bucket, key: input.key, meta, content_length, content_md5, condition };
+    let row = s3.service.put_object(&caller, put, body, check).await.s3()?;
+    let sums = to_dto(&row.meta.checksums);
+    Ok(S3Response::new(PutObjectOutput {
+        e_tag: Some(etag(&row.meta.etag)),
+        checksum_crc32: sums.checksum_crc32,
+        checksum_crc32c: sums.checksum_crc32c,
+        checksum_crc64nvme: sums.checksum_crc64nvme,
+        checksum_sha1: sums.checksum_sha1,
+        checksum_sha256: sums.checksum_sha256,
+        ..Default::default()
+    }))
+}
+
+pub(crate) fn conditions(
+    if_match: Option<ETagCondition>,
+    if_none_match: Option<ETagCondition>,
+    if_modified_since: Option<Timestamp>,
+    if_unmodified_since: Option<Timestamp>,
+) -> Conditions {
+    Conditions {
+        if_match: etag_condition(if_match),
+        if_none_match: etag_condition(if_none_match),
+        if_modified_since: system_time(if_modified_since),
+        if_unmodified_since: system_time(if_unmodified_since),
+    }
+}
+
+fn part_number(n: Option<i32>) -> S3Result<Option<u32>> {
+    n.map(part_number_of).transpose()
+}
+
+pub(crate) fn part_number_of(n: i32) -> S3Result<u32> {
+    u32::try_from(n).ok().filter(|n| (1..=arca_object::MAX_PART_NUMBER).contains(n)).ok_or_else(|| {
+        s3_error!(InvalidArgument, "Part number must be an integer between 1 and 10000, inclusive")
+    })
+}
+
+/// What GetObject and HeadObject both return about an object.
+struct Described {
+    content_length: i64,
+    content_range: Option<String>,
+    checksums: Checksum,
+}
+
+fn describe(read: &ObjectRead, checksum_mode: Option<&ChecksumMode>) -> Described {
+    let size = read.row.meta.size;
+    let content_range =
+        read.range.map(|(start, end)| format!("bytes {start}-{}/{size}", end.saturating_sub(1)));
+    // Stored checksums cover the whole object; a range or part gets none.
+    let checksums =
+        if checksum_mode.is_some_and(|m| m.as_str() == ChecksumMode::ENABLED) && read.range.is_none() {
+            to_dto(&read.row.meta.checksums)
+        } else {
+            Checksum::default()
+        };
+    Described { content_length: read.content_length() as i64, content_range, checksums }
+}
+
+pub(crate) async fn get_object(
+    s3: &ArcaS3,
+    req: S3Request<GetObjectInput>,
+) -> S3Result<S3Response<GetObjectOutput>> {
+    let caller = caller(&req)?;
+    let input = req.input;
+    let get = GetObject {
+        bucket: input.bucket,
+        key: input.key,
+        range: byte_range(input.range),
+        part_number: part_number(input.part_number)?,
+        conditions: conditions(
+            input.if_match,
+            input.if_none_match,
+            input.if_modified_since,
+            input.if_unmodified_since,
+        ),
+    };
+    let mut read = s3.service.get_object(&caller, get, true).await.s3()?;
+    let d = describe(&read, input.checksum_mode.as_ref());
+    let body = read.body.take().map(|b| StreamingBlob::wrap(SyncBody::new(b)));
+    let meta = &read.row.meta;
+    Ok(S3Response::new(GetObjectOutput {
+        body,
+        accept_ranges: Some("bytes".to_owned()),
+        content_length: Some(d.content_length),
+        content_range: d.content_range,
+        content_type: Some(meta.content_type.clone().unwrap_or_else(|| "binary/octet-stream".to_owned())),
+        content_encoding: meta.content_encoding.clone(),
+        content_disposition: meta.content_disposition.clone(),
+        content_language: meta.content_language.clone(),
+        cache_control: meta.cache_control.clone(),
+        expires: meta.expires.clone(),
+        e_tag: Some(etag(&meta.etag)),
+        last_modified: Some(timestamp(read.row.ts)),
+        metadata: convert::metadata(meta),
+        parts_count: read.parts_count.map(|n| n as i32),
+        checksum_crc32: d.checksums.checksum_crc32,
+        checksum_crc32c: d.checksums.checksum_crc32c,
+        checksum_crc64nvme: d.checksums.checksum_crc64nvme,
+        checksum_sha1: d.checksums.checksum_sha1,
+        checksum_sha256: d.checksums.checksum_sha256,
+        ..Default::default()
+    }))
+}
+
+pub(crate) async fn head_object(
+    s3: &ArcaS3,
+    req: S3Request<HeadObjectInput>,
+) -> S3Result<S3Response<HeadObjectOutput>> {
+    let caller = caller(&req)?;
+    let input = req.input;
+    let get = GetObject {
+        bucket: input.bucket,
+        key: input.key,
+        range: byte_range(input.range),
+        part_number: part_number(input.part_number)?,
+        conditions: conditions(
+            input.if_match,
+            input.if_none_match,
+            input.if_modified_since,
+            input.if_unmodified_since,
+        ),
+    };
+    let read = s3.service.get_object(&caller, get, false).await.s3()?;
+    let d = describe(&read, input.checksum_mode.as_ref());
+    let meta = &read.row.meta;
+    Ok(S3Response::new(HeadObjectOutput {
+        accept_ranges: Some("bytes".to_owned()),
+        content_length: Some(d.content_length),
+        content_range: d.content_range,
+        content_type: Some(meta.content_type.clone().unwrap_or_else(|| "binary/octet-stream".to_owned())),
+        content_encoding: meta.content_encoding.clone(),
+        content_disposition: meta.content_disposition.clone(),
+        content_language: meta.content_language.clone(),
+        cache_control: meta.cache_control.clone(),
+        expires: meta.expires.clone(),
+        e_tag: Some(etag(&meta.etag)),
+        last_modified: Some(timestamp(read.row.ts)),
+        metadata: convert::metadata(meta),
+        parts_count: read.parts_count.map(|n| n as i32),
+        checksum_crc32: d.checksums.checksum_crc32,
+        checksum_crc32c: d.checksums.checksum_crc32c,
+        checksum_crc64nvme: d.checksums.checksum_crc64nvme,
+        checksum_sha1: d.checksums.checksum_sha1,
+        checksum_sha256: d.checksums.checksum_sha256,
+        ..Default::default()
+    }))
+}
+
+pub(crate) async fn delete_object(
+    s3: &ArcaS3,
+    req: S3Request<DeleteObjectInput>,
+) -> S3Result<S3Response<DeleteObjectOutput>> {
+    let caller = caller(&req)?;
+    s3.service.delete_object(&caller, &req.input.bucket, &req.input.key).await.s3()?;
+    Ok(S3Response::new(DeleteObjectOutput::default()))
+}
+
+pub(crate) async fn delete_objects(
+    s3: &ArcaS3,
+    req: S3Request<DeleteObjectsInput>,
+) -> S3Result<S3Response<DeleteObjectsOutput>> {
+    let caller = caller(&req)?;
+    let input = req.input;
+    if input.delete.objects.len() > MAX_DELETE_KEYS {
+        return Err(s3_error!(
+            MalformedXML,
+            "A DeleteObjects request may name at most {MAX_DELETE_KEYS} keys"
+        ));
+    }
+    let quiet = input.delete.quiet.unwrap_or(false);
+    let keys = input.delete.objects.into_iter().map(|o| o.key).collect();
+    let results = s3.service.delete_objects(&caller, &input.bucket, keys).await.s3()?;
+    let mut deleted = Vec::new();
+    let mut errors = Vec::new();
+    for (key, result) in results {
+        match result {
+            Ok(()) if quiet => {}
+            Ok(()) => deleted.push(DeletedObject { key: Some(key), ..Default::default() }),
+            Err(err) => {
+                let err = crate::error::to_s3(err);
+                errors.push(Error {
+                    code: Some(err.code().as_str().to_owned()),
+                    key: Some(key),
+                    message: err.message().map(str::to_owned),
+                    version_id: None,
+                });
+            }
+        }
+    }
+    Ok(S3Response::new(DeleteObjectsOutput {
+        deleted: Some(deleted),
+        errors: (!errors.is_empty()).then_some(errors),
+        ..Default::default()
+    }))
+}
+
+/// The source of CopyObject / UploadPartCopy as Arca names it.
+pub(crate) fn copy_source(
+    source: s3s::dto::CopySource,
+    conditions: Conditions,
+    range: Option<ByteRange>,
+) -> S3Result<CopySource> {
+    match source {
+        s3s::dto::CopySource::Bucket { bucket, key, version_id } => {
+            if version_id.as_deref().is_some_and(|v| v != "null") {
+                return Err(s3_error!(NoSuchVersion, "The specified version does not exist."));
+            }
+            Ok(CopySource { bucket: bucket.into(), key: key.into(), conditions, range })
+        }
+        _ => Err(s3_error!(NotImplemented, "Copying from an access point is not supported")),
+    }
+}
+
+pub(crate) async fn copy_object(
+    s3: &ArcaS3,
+    req: S3Request<CopyObjectInput>,
+) -> S3Result<S3Response<CopyObjectOutput>> {
+    let caller = caller(&req)?;
+    let input = req.input;
+    let source = copy_source(
+        input.copy_source,
+        conditions(
+            input.copy_source_if_match,
+            input.copy_source_if_none_match,
+            input.copy_source_if_modified_since,
+            input.copy_source_if_unmodified_since,
+        ),
+        None,
+    )?;
+    let replace = match input.metadata_directive.as_ref().map(|d| d.as_str()) {
+        None | Some("COPY") => false,
+        Some("REPLACE") => true,
+        Some(other) => return Err(s3_error!(InvalidArgument, "Unknown metadata directive: {other}")),
+    };
+    let meta = convert::object_meta(
+        input.content_type,
+        input.content_encoding,
+        input.content_disposition,
+        input.content_language,
+        input.cache_control,
+        input.expires,
+        input.storage_class.map(|c| c.as_str().to_owned()),
+        input.metadata,
+    );
+    let condition = put_condition(input.if_match, input.if_none_match)?;
+    let dest = PutObject {
+        bucket: input.bucket,
+        key: input.key,
+        meta,
+        content_length: None,
+        content_md5: None,
+        condition,
+    };
+    let (_, row) = s3.service.copy_object(&caller, source, dest, replace).await.s3()?;
+    Ok(S3Response::new(CopyObjectOutput {
+        copy_object_result: Some(CopyObjectResult {
+            e_tag: Some(etag(&row.meta.etag)),
+            last_modified: Some(timestamp(row.ts)),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }))
+}
