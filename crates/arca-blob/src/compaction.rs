@@ -37,7 +37,7 @@ use crate::format::{
 };
 use crate::index::VolumeState;
 use crate::store::BlobStore;
-use crate::volume::{idx_path, new_salt, sync_dir, tmp_path, vol_path, volume_entries};
+use crate::volume::{at_path, idx_path, new_salt, sync_dir, tmp_path, vol_path, volume_entries};
 use crate::{CompactionReport, FaultPoint};
 
 impl BlobStore {
@@ -106,9 +106,9 @@ impl BlobStore {
                 for e in entries {
                     match e.kind {
                         EntryKind::Record(RecordKind::Put) => {
-                            let is_live = index
-                                .get(&e.id)
-                                .is_some_and(|cur| cur.seq == e.seq && (cur.volume, cur.offset) == (id, e.offset));
+                            let is_live = index.get(&e.id).is_some_and(|cur| {
+                                cur.seq == e.seq && (cur.volume, cur.offset) == (id, e.offset)
+                            });
                             if is_live {
                                 live.push((id, *e));
                             }
@@ -139,8 +139,9 @@ impl BlobStore {
             bytes_after = bytes;
             self.fault(FaultPoint::CompactionOutputSynced);
 
-            fs::rename(tmp_path(&idx_path(&self.dir, out)), idx_path(&self.dir, out))?;
-            fs::rename(tmp_path(&vol_path(&self.dir, out)), vol_path(&self.dir, out))?;
+            for path in [idx_path(&self.dir, out), vol_path(&self.dir, out)] {
+                fs::rename(tmp_path(&path), &path).map_err(at_path(&path))?;
+            }
             sync_dir(&self.dir)?;
             self.fault(FaultPoint::CompactionOutputRenamed);
 
@@ -177,9 +178,11 @@ impl BlobStore {
                 index.volumes.remove(&id);
             }
             self.handles.remove(id);
-            fs::remove_file(vol_path(&self.dir, id))?;
+            let path = vol_path(&self.dir, id);
+            fs::remove_file(&path).map_err(at_path(&path))?;
             self.fault(FaultPoint::CompactionInputVolumeUnlinked);
-            fs::remove_file(idx_path(&self.dir, id))?;
+            let path = idx_path(&self.dir, id);
+            fs::remove_file(&path).map_err(at_path(&path))?;
             report.volumes_compacted += 1;
         }
         sync_dir(&self.dir)?;

@@ -24,6 +24,7 @@ use std::sync::atomic::AtomicU32;
 use arca_types::BlobId;
 use parking_lot::{Mutex, RwLock};
 
+use crate::BlobStoreConfig;
 use crate::error::BlobError;
 use crate::format::{
     EntryKind, FILE_HEADER_LEN, FileHeader, FileKind, INDEX_ENTRY_LEN, IndexEntry, RECORD_HEADER_LEN,
@@ -33,11 +34,10 @@ use crate::index::{Entry, Index, VolumeState};
 use crate::scan::scan_volume;
 use crate::store::BlobStore;
 use crate::volume::{
-    HandleCache, create_volume, idx_path, load_index_prefix, new_salt, read_volume_header, sync_dir, tmp_path,
-    vol_path,
+    HandleCache, create_volume, idx_path, load_index_prefix, new_salt, read_volume_header, sync_dir,
+    tmp_path, vol_path,
 };
 use crate::writer::{ActiveVolume, Writer};
-use crate::BlobStoreConfig;
 
 /// The newest record seen so far for one id.
 struct Newest {
@@ -107,8 +107,14 @@ impl BlobStore {
         for (id, n) in newest {
             if n.entry.kind == EntryKind::Record(RecordKind::Put) {
                 let e = n.entry;
-                let entry =
-                    Entry { seq: n.seq, offset: e.offset, volume: n.volume, len: e.len, crc: e.data_crc, partition: e.partition };
+                let entry = Entry {
+                    seq: n.seq,
+                    offset: e.offset,
+                    volume: n.volume,
+                    len: e.len,
+                    crc: e.data_crc,
+                    partition: e.partition,
+                };
                 index.insert(id, entry);
             }
         }
@@ -190,7 +196,8 @@ fn list_dir(dir: &Path) -> Result<Listing, BlobError> {
         let dirent = dirent?;
         let name = dirent.file_name();
         let Some(name) = name.to_str() else { continue };
-        let id_of = |suffix: &str| name.strip_suffix(suffix).and_then(|hex| u32::from_str_radix(hex, 16).ok());
+        let id_of =
+            |suffix: &str| name.strip_suffix(suffix).and_then(|hex| u32::from_str_radix(hex, 16).ok());
         if name.ends_with(".tmp") {
             fs::remove_file(dirent.path())?;
             removed = true;
@@ -251,7 +258,9 @@ fn load_volume(
     let mut entries = prefix.entries;
     let mut len = file_len;
     if prefix.covered < file_len {
-        len = scan_volume(&file, salt, prefix.covered, file_len, true, |ev| entries.extend(ev.index_entries()))?;
+        len = scan_volume(&file, salt, prefix.covered, file_len, true, |ev| {
+            entries.extend(ev.index_entries())
+        })?;
         if len < file_len {
             tracing::warn!(volume = id, bytes = file_len - len, "truncating the torn tail of a volume");
             file.set_len(len)?;

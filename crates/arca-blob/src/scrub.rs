@@ -43,7 +43,9 @@ impl BlobStore {
                     Err(err) => Some(format!("read failed: {err}")),
                     Ok(bytes) => match RecordHeader::decode(bytes, salt) {
                         None => Some("record header fails its checksum".to_string()),
-                        Some(h) if h.seq != e.seq || h.id != e.id || h.data_len != e.len || h.kind != kind => {
+                        Some(h)
+                            if h.seq != e.seq || h.id != e.id || h.data_len != e.len || h.kind != kind =>
+                        {
                             Some("record header does not match the sidecar".to_string())
                         }
                         Some(h) if crc32c::crc32c(&bytes[RECORD_HEADER_LEN..]) != h.data_crc => {
@@ -54,11 +56,9 @@ impl BlobStore {
                 };
                 let Some(reason) = problem else { continue };
                 let live = kind == RecordKind::Put
-                    && self
-                        .index
-                        .read()
-                        .get(&e.id)
-                        .is_some_and(|cur| cur.volume == volume && cur.offset == e.offset && cur.seq == e.seq);
+                    && self.index.read().get(&e.id).is_some_and(|cur| {
+                        cur.volume == volume && cur.offset == e.offset && cur.seq == e.seq
+                    });
                 if live {
                     tracing::warn!(id = %e.id, volume, offset = e.offset, "scrub: {reason}");
                     report.corrupt.push(CorruptBlob { id: e.id, volume, offset: e.offset, reason });

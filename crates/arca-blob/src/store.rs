@@ -164,7 +164,8 @@ impl BlobStore {
 
 /// Reads and verifies the record the index entry points at.
 fn read_record(file: &File, id: BlobId, entry: &Entry, salt: u64) -> Result<Vec<u8>, BlobError> {
-    let corrupt = |reason: String| BlobError::Corrupt { id, volume: entry.volume, offset: entry.offset, reason };
+    let corrupt =
+        |reason: String| BlobError::Corrupt { id, volume: entry.volume, offset: entry.offset, reason };
     let eof_is_corrupt = |e: io::Error| {
         if e.kind() == io::ErrorKind::UnexpectedEof {
             corrupt("record extends past the end of its volume".into())
@@ -174,7 +175,8 @@ fn read_record(file: &File, id: BlobId, entry: &Entry, salt: u64) -> Result<Vec<
     };
     let mut head = [0u8; RECORD_HEADER_LEN];
     file.read_exact_at(&mut head, entry.offset).map_err(eof_is_corrupt)?;
-    let header = RecordHeader::decode(&head, salt).ok_or_else(|| corrupt("record header fails its checksum".into()))?;
+    let header = RecordHeader::decode(&head, salt)
+        .ok_or_else(|| corrupt("record header fails its checksum".into()))?;
     if header.kind != RecordKind::Put
         || header.id != id
         || header.seq != entry.seq

@@ -35,6 +35,11 @@ pub(crate) fn tmp_path(path: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// Adds the path to an I/O error (keeping its kind).
+pub(crate) fn at_path(path: &Path) -> impl FnOnce(io::Error) -> io::Error + '_ {
+    move |e| io::Error::new(e.kind(), format!("{}: {e}", path.display()))
+}
+
 /// Makes creations, renames and unlinks in `dir` durable.
 pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
@@ -181,7 +186,8 @@ impl HandleCache {
         }
         // Open outside the lock: an open can be slow and must not stall
         // every other read.
-        let file = Arc::new(File::open(vol_path(&self.dir, id))?);
+        let path = vol_path(&self.dir, id);
+        let file = Arc::new(File::open(&path).map_err(at_path(&path))?);
         self.insert(id, file.clone());
         Ok(file)
     }

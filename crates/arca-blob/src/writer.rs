@@ -26,12 +26,12 @@ use std::sync::atomic::Ordering;
 use arca_types::BlobId;
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
+use crate::FaultPoint;
 use crate::error::BlobError;
 use crate::format::{EntryKind, FILE_HEADER_LEN, IndexEntry, RECORD_HEADER_LEN, RecordHeader, RecordKind};
 use crate::index::{Entry, Index, VolumeState};
 use crate::store::BlobStore;
 use crate::volume::{create_volume, new_salt};
-use crate::FaultPoint;
 
 pub(crate) struct Writer {
     pub state: Mutex<WriterState>,
@@ -122,7 +122,9 @@ impl BlobStore {
             return Err(BlobError::Failed(reason.clone()));
         }
         let record_len = (RECORD_HEADER_LEN + data.len()) as u64;
-        if st.active.len > FILE_HEADER_LEN as u64 && st.active.len + record_len > self.config.volume_size_limit {
+        if st.active.len > FILE_HEADER_LEN as u64
+            && st.active.len + record_len > self.config.volume_size_limit
+        {
             self.roll_over(st)?;
         }
         let seq = st.last_seq + 1;
