@@ -268,6 +268,9 @@ impl BenchConfig {
         {
             return Err(format!("{} mode needs at least one object (--objects)", self.mode));
         }
+        if self.mode == Mode::Mixed && self.mix.total() == 0 {
+            return Err("--mix gives no operation a weight above 0".into());
+        }
         if !(1..=1000).contains(&self.list_max_keys) {
             return Err("--list-max-keys must be between 1 and 1000".into());
         }
@@ -366,6 +369,9 @@ mod tests {
         assert!(c.validate().is_err());
         let mut c = config(Mode::Put);
         c.stop = Stop::Count(0);
+        assert!(c.validate().is_err());
+        let mut c = config(Mode::Mixed);
+        c.mix = Mix { get: 0, put: 0, delete: 0, stat: 0 };
         assert!(c.validate().is_err());
         assert!(config(Mode::Mixed).validate().is_ok());
     }
