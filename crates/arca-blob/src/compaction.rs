@@ -43,13 +43,20 @@ use crate::{CompactionReport, FaultPoint};
 impl BlobStore {
     /// Rewrites every volume whose garbage ratio (garbage bytes / volume
     /// bytes) is at least `min_garbage_ratio` and that holds any garbage.
-    /// The active volume is sealed first if it qualifies. Runs one
+    /// The active volume is sealed first if it qualifies and holds at least
+    /// an eighth of `volume_size_limit` of garbage. Runs one
     /// compaction at a time; puts, gets and deletes continue meanwhile.
     pub fn compact(&self, min_garbage_ratio: f64) -> Result<CompactionReport, BlobError> {
         let _one_at_a_time = self.compaction.lock();
         let qualifies = |v: &VolumeState| v.garbage_bytes() > 0 && v.garbage_ratio() >= min_garbage_ratio;
+        // The active volume is sealed for compaction only when it holds
+        // enough garbage to be worth it (an eighth of a full volume):
+        // otherwise frequent compaction calls would leave a trail of tiny
+        // volumes behind.
         let active = self.writer.state.lock().active.id;
-        if self.index.read().volumes.get(&active).is_some_and(qualifies) {
+        let worth_sealing =
+            |v: &VolumeState| qualifies(v) && v.garbage_bytes() >= self.config.volume_size_limit / 8;
+        if self.index.read().volumes.get(&active).is_some_and(worth_sealing) {
             self.seal_active()?;
         }
         let candidates: Vec<(u32, u64)> = self

@@ -283,7 +283,7 @@ fn tombstones_outlive_every_older_put_of_their_id() {
     // volume qualifies for compaction while volume 1 does not.
     store.put(id(2), 0, &data(2, 3000)).unwrap();
     store.delete(&id(1)).unwrap();
-    store.put(id(3), 0, &data(3, 100)).unwrap();
+    store.put(id(3), 0, &data(3, 700)).unwrap();
     store.delete(&id(2)).unwrap();
     let vol_of_victim = 1;
 
