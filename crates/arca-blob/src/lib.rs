@@ -37,6 +37,12 @@ use std::sync::Arc;
 pub use error::BlobError;
 pub use store::BlobStore;
 
+// The server shares one store between threads; keep it that way.
+const _: fn() = || {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<BlobStore>();
+};
+
 /// Tuning of a [`BlobStore`].
 #[derive(Clone)]
 pub struct BlobStoreConfig {

@@ -47,6 +47,11 @@ impl BlobStore {
     /// Stores `data` as blob `id` of `partition` and returns once it is
     /// durable (group commit: one fsync covers every concurrent writer).
     /// Re-putting an existing id replaces it: the newest record wins.
+    ///
+    /// `partition` is the blob's placement partition, as the ring sees it:
+    /// `arca_types::partition_of(&arca_types::placement_hash(key), part_power)`
+    /// of the blob's placement key. The store only records it, so that a
+    /// partition's blobs can be listed and compared between replicas.
     pub fn put(&self, id: BlobId, partition: u32, data: &[u8]) -> Result<(), BlobError> {
         let len = data.len() as u64;
         if len > self.config.max_blob_size {

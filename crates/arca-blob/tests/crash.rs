@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arca_blob::{BlobError, BlobStore, BlobStoreConfig, FaultPoint};
-use arca_types::{BlobId, ObjectId};
+use arca_types::{BlobId, ObjectId, partition_of, placement_hash};
 
 const WRITERS: u64 = 4;
 const VOLUME_SIZE_LIMIT: u64 = 96 * 1024;
@@ -147,7 +147,9 @@ fn run_workload(store: Arc<BlobStore>, sink: Sink, seed: u64, ops_per_writer: Op
                     } as usize;
                     let blob_seed = rng.next();
                     log(&sink, &format!("@@S P {id} {blob_seed} {len}"));
-                    store.put(id, u32::from(id.object.0[1] % 8), &body(blob_seed, len)).unwrap();
+                    store
+                        .put(id, partition_of(&placement_hash(&id.to_bytes()), 3), &body(blob_seed, len))
+                        .unwrap();
                     log(&sink, &format!("@@A P {id} {blob_seed} {len}"));
                 }
             })
