@@ -13,7 +13,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use arca_meta::{ListQuery, Manifest, ManifestPart, MetaConfig, MetaStore, ObjectBody, ObjectMeta, ObjectRow, PutCondition};
+use arca_meta::{
+    ListQuery, Manifest, ManifestPart, MetaConfig, MetaStore, ObjectBody, ObjectMeta, ObjectRow, PutCondition,
+};
 use arca_types::{Clock, ObjectId};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -107,7 +109,9 @@ fn durable_inserts(base: &Path, writers: usize, run_for: Duration) {
                 let mut i = 0u64;
                 while start.elapsed() < run_for {
                     let t = Instant::now();
-                    store.put_object(row(bucket, format!("w{w:02}/k{i:08}"), &clock), PutCondition::Always).unwrap();
+                    store
+                        .put_object(row(bucket, format!("w{w:02}/k{i:08}"), &clock), PutCondition::Always)
+                        .unwrap();
                     latencies.push(t.elapsed());
                     i += 1;
                 }
@@ -153,14 +157,29 @@ fn load(store: &MetaStore, bucket: ObjectId) {
     );
 }
 
-fn list_latency(store: &MetaStore, bucket: ObjectId, label: &str, delimiter: Option<&str>, range: (f64, f64), pages: usize) {
+/// Pages starting after a random key in `range` (fractions of the bucket).
+fn list_latency(
+    store: &MetaStore,
+    bucket: ObjectId,
+    label: &str,
+    delimiter: Option<&str>,
+    range: (f64, f64),
+    pages: usize,
+) {
     let mut rng = StdRng::seed_from_u64(7);
-    let mut times = Vec::with_capacity(pages);
-    let mut entries = 0;
-    for _ in 0..pages {
+    let queries = (0..pages).map(|_| {
         let at = rng.random_range((range.0 * ROWS as f64) as u64..(range.1 * ROWS as f64) as u64);
         let start_after = if at == 0 { None } else { Some(key(at)) };
-        let q = ListQuery { prefix: String::new(), delimiter: delimiter.map(Into::into), start_after, max_keys: PAGE };
+        ListQuery { prefix: String::new(), delimiter: delimiter.map(Into::into), start_after, max_keys: PAGE }
+    });
+    time_pages(store, bucket, label, queries.collect());
+}
+
+fn time_pages(store: &MetaStore, bucket: ObjectId, label: &str, queries: Vec<ListQuery>) {
+    let pages = queries.len();
+    let mut times = Vec::with_capacity(pages);
+    let mut entries = 0;
+    for q in queries {
         let t = Instant::now();
         let page = store.list_objects(bucket, &q).unwrap();
         times.push(t.elapsed());
@@ -203,6 +222,17 @@ fn main() {
         let what = format!("delimiter '/', 1000 prefixes, {label}");
         list_latency(&store, bucket, &what, Some("/"), range, pages / 3);
     }
+    // One "directory": prefix d0NNNN/ and delimiter '/', 100 keys.
+    let mut rng = StdRng::seed_from_u64(8);
+    let queries = (0..pages)
+        .map(|_| ListQuery {
+            prefix: format!("d{:05}/", rng.random_range(0..DIRS)),
+            delimiter: Some("/".into()),
+            start_after: None,
+            max_keys: PAGE,
+        })
+        .collect();
+    time_pages(&store, bucket, "one directory (prefix d0NNNN/, '/')", queries);
     let mut rng = StdRng::seed_from_u64(9);
     let mut times: Vec<Duration> = (0..10_000)
         .map(|_| {
@@ -213,5 +243,9 @@ fn main() {
         })
         .collect();
     times.sort();
-    println!("get_object on the loaded bucket: p50 {}, p99 {}", fmt(percentile(&times, 0.5)), fmt(percentile(&times, 0.99)));
+    println!(
+        "get_object on the loaded bucket: p50 {}, p99 {}",
+        fmt(percentile(&times, 0.5)),
+        fmt(percentile(&times, 0.99))
+    );
 }

@@ -113,7 +113,9 @@ impl MetaStore {
         after_part: u32,
         max_parts: usize,
     ) -> Result<(Vec<PartRow>, bool)> {
-        let Some(first) = after_part.checked_add(1) else { return Ok((Vec::new(), false)) };
+        let Some(first) = after_part.checked_add(1).filter(|_| max_parts > 0) else {
+            return Ok((Vec::new(), false));
+        };
         let lower = keys::part_key(upload_id, first);
         let upper = keys::part_key(upload_id, u32::MAX);
         let mut parts = Vec::new();
