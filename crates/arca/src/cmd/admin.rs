@@ -11,12 +11,14 @@ pub struct EndpointArgs {
     /// The server's URL.
     #[arg(long, global = true, env = "ARCA_ENDPOINT", default_value = "http://127.0.0.1:9000")]
     pub endpoint: String,
+    // Named apart from `key create --access-key`: clap merges arguments of
+    // one name, and the signing key would be imported as the new key.
     /// The access key to sign with (the root key manages keys).
     #[arg(long = "root-access-key", global = true, env = "ARCA_ROOT_ACCESS_KEY")]
-    pub access_key: Option<String>,
+    pub root_access_key: Option<String>,
     /// The secret key to sign with.
     #[arg(long = "root-secret-key", global = true, env = "ARCA_ROOT_SECRET_KEY", hide_env_values = true)]
-    pub secret_key: Option<String>,
+    pub root_secret_key: Option<String>,
     /// The region the server signs for.
     #[arg(long, global = true, env = "ARCA_REGION", default_value = "us-east-1")]
     pub region: String,
@@ -30,7 +32,7 @@ const MAX_ANSWER: usize = 1 << 20;
 pub fn call(args: &EndpointArgs, method: Method, path: &str, body: Option<Value>) -> Result<Value, String> {
     let runtime =
         tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
-    let (Some(access_key), Some(secret_key)) = (&args.access_key, &args.secret_key) else {
+    let (Some(access_key), Some(secret_key)) = (&args.root_access_key, &args.root_secret_key) else {
         return Err("credentials missing: set ARCA_ROOT_ACCESS_KEY and ARCA_ROOT_SECRET_KEY, or pass \
                     --root-access-key and --root-secret-key"
             .to_owned());
