@@ -8,6 +8,7 @@ use arca_meta::BucketRow;
 use arca_types::ObjectId;
 
 use crate::error::{ObjectError, ObjectResult};
+use crate::names::validate_bucket_name;
 use crate::{Caller, ObjectService};
 
 impl Caller {
@@ -20,6 +21,7 @@ impl Caller {
 impl ObjectService {
     /// Creates `name`, owned by the caller, in this service's region.
     pub async fn create_bucket(&self, caller: &Caller, name: &str) -> ObjectResult<BucketRow> {
+        validate_bucket_name(name)?;
         let now = self.clock().now();
         let row = BucketRow {
             name: name.to_owned(),

@@ -13,6 +13,8 @@ pub type StdError = Box<dyn std::error::Error + Send + Sync + 'static>;
 pub enum ObjectError {
     #[error("The specified bucket does not exist")]
     NoSuchBucket,
+    #[error("{0}")]
+    InvalidBucketName(String),
     #[error("The specified key does not exist")]
     NoSuchKey,
     #[error("The specified multipart upload does not exist")]

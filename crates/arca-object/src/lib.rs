@@ -35,7 +35,7 @@ pub use conditions::{Conditions, etag_matches};
 pub use error::{ObjectError, ObjectResult, StdError};
 pub use keys::{generate_access_key, generate_secret_key};
 pub use multipart::{CompletedPart, MAX_PART_NUMBER, MIN_PART_SIZE};
-pub use names::validate_key;
+pub use names::{validate_bucket_name, validate_key};
 pub use object::{BodyCheck, ByteRange, CopySource, GetObject, ObjectRead, Preconditions, PutObject};
 pub use placement::BlobPlacement;
 pub use read::BodyStream;

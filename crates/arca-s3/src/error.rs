@@ -9,6 +9,7 @@ pub(crate) fn to_s3(err: ObjectError) -> S3Error {
     use S3ErrorCode as C;
     let code = match &err {
         ObjectError::NoSuchBucket => C::NoSuchBucket,
+        ObjectError::InvalidBucketName(_) => C::InvalidBucketName,
         ObjectError::NoSuchKey => C::NoSuchKey,
         ObjectError::NoSuchUpload => C::NoSuchUpload,
         ObjectError::BucketAlreadyExists => C::BucketAlreadyExists,
