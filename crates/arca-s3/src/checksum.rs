@@ -18,14 +18,25 @@ use s3s::checksum::ChecksumHasher;
 use s3s::crypto::{Checksum as _, Crc32, Crc32c, Crc64Nvme, Sha1, Sha256};
 use s3s::dto::Checksum;
 
-/// The checksum algorithms S3 defines for uploads, as (stored name, header).
-const ALGORITHMS: [(&str, &str); 5] = [
-    ("CRC32", "x-amz-checksum-crc32"),
-    ("CRC32C", "x-amz-checksum-crc32c"),
-    ("CRC64NVME", "x-amz-checksum-crc64nvme"),
-    ("SHA1", "x-amz-checksum-sha1"),
-    ("SHA256", "x-amz-checksum-sha256"),
+/// The checksum algorithms S3 defines for uploads, as (stored name, header,
+/// digest length in bytes).
+const ALGORITHMS: [(&str, &str, usize); 5] = [
+    ("CRC32", "x-amz-checksum-crc32", 4),
+    ("CRC32C", "x-amz-checksum-crc32c", 4),
+    ("CRC64NVME", "x-amz-checksum-crc64nvme", 8),
+    ("SHA1", "x-amz-checksum-sha1", 20),
+    ("SHA256", "x-amz-checksum-sha256", 32),
 ];
+
+/// A value that is not the base64 of a digest of the algorithm's length can
+/// match nothing: S3 refuses it as a malformed request, not a mismatch.
+fn check_well_formed(header: &str, len: usize, value: &str) -> Result<(), ObjectError> {
+    use base64::Engine as _;
+    match base64::engine::general_purpose::STANDARD.decode(value.trim()) {
+        Ok(bytes) if bytes.len() == len => Ok(()),
+        _ => Err(ObjectError::InvalidRequest(format!("Value for {header} header is invalid."))),
+    }
+}
 
 /// The values one request declares: in headers (known now) or trailers
 /// (known when the body has ended).
@@ -42,7 +53,7 @@ impl DeclaredChecksums {
         headers: &HeaderMap,
         sdk_algorithm: Option<&str>,
         trailers: Option<TrailingHeaders>,
-    ) -> Self {
+    ) -> Result<Self, ObjectError> {
         let announced: Vec<String> = headers
             .get_all("x-amz-trailer")
             .iter()
@@ -51,15 +62,31 @@ impl DeclaredChecksums {
             .map(|v| v.trim().to_ascii_lowercase())
             .collect();
         let mut declared = Vec::new();
-        for (name, header) in ALGORITHMS {
-            let value = headers.get(header).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let mut in_headers = 0;
+        for (name, header, len) in ALGORITHMS {
+            let value = match headers.get(header) {
+                Some(v) => {
+                    let v = v.to_str().map_err(|_| {
+                        ObjectError::InvalidRequest(format!("Value for {header} header is invalid."))
+                    })?;
+                    check_well_formed(header, len, v)?;
+                    in_headers += 1;
+                    Some(v.trim().to_owned())
+                }
+                None => None,
+            };
             let in_trailer = announced.iter().any(|t| t == header);
             let asked = sdk_algorithm.is_some_and(|a| a.eq_ignore_ascii_case(name));
             if value.is_some() || in_trailer || asked {
                 declared.push((name, value));
             }
         }
-        DeclaredChecksums { declared, trailers }
+        if in_headers > 1 {
+            return Err(ObjectError::InvalidRequest(
+                "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.".into(),
+            ));
+        }
+        Ok(DeclaredChecksums { declared, trailers })
     }
 
     pub fn is_empty(&self) -> bool {
@@ -114,14 +141,30 @@ impl DeclaredChecksums {
     fn verify(self, computed: Checksum) -> Result<Vec<(String, String)>, ObjectError> {
         let mut stored = Vec::new();
         for (name, header_value) in self.declared {
-            let header = ALGORITHMS.iter().find(|(n, _)| *n == name).map(|(_, h)| *h).unwrap_or_default();
+            let (header, len) = ALGORITHMS
+                .iter()
+                .find(|(n, _, _)| *n == name)
+                .map(|(_, h, len)| (*h, *len))
+                .unwrap_or_default();
             let value = match header_value {
                 Some(v) => Some(v),
-                None => self
-                    .trailers
-                    .as_ref()
-                    .and_then(|t| t.read(|h| h.get(header).and_then(|v| v.to_str().ok()).map(str::to_owned)))
-                    .flatten(),
+                None => {
+                    let trailer = self
+                        .trailers
+                        .as_ref()
+                        .and_then(|t| {
+                            t.read(|h| h.get(header).map(|v| v.to_str().map(|v| v.trim().to_owned())))
+                        })
+                        .flatten()
+                        .transpose()
+                        .map_err(|_| {
+                            ObjectError::InvalidRequest(format!("Value for {header} header is invalid."))
+                        })?;
+                    if let Some(v) = &trailer {
+                        check_well_formed(header, len, v)?;
+                    }
+                    trailer
+                }
             };
             let actual = match name {
                 "CRC32" => computed.checksum_crc32.clone(),
@@ -173,7 +216,7 @@ mod tests {
         for (k, v) in headers {
             map.insert(http::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
         }
-        let declared = DeclaredChecksums::from_request(&map, None, None);
+        let declared = DeclaredChecksums::from_request(&map, None, None)?;
         let chunks: Vec<Result<Bytes, std::io::Error>> =
             body.chunks(3).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
         let (body, check) = declared.attach(stream::iter(chunks));
@@ -190,6 +233,21 @@ mod tests {
             run(&[("x-amz-checksum-crc32", "AAAAAA==")], b"hello world"),
             Err(ObjectError::BadChecksum(_))
         ));
+    }
+
+    #[test]
+    fn malformed_or_multiple_values_are_invalid_requests() {
+        for headers in [
+            &[("x-amz-checksum-crc32", "not base64!")][..],
+            &[("x-amz-checksum-crc32", "AAAAAAAA")][..],
+            &[("x-amz-checksum-sha256", "DUoRhQ==")][..],
+            &[("x-amz-checksum-crc32", "DUoRhQ=="), ("x-amz-checksum-crc32c", "AAAAAA==")][..],
+        ] {
+            assert!(
+                matches!(run(headers, b"hello world"), Err(ObjectError::InvalidRequest(_))),
+                "{headers:?}"
+            );
+        }
     }
 
     #[test]

@@ -53,7 +53,8 @@ pub(crate) async fn upload_part(
         &req.headers,
         req.input.checksum_algorithm.as_ref().map(|a| a.as_str()),
         req.trailing_headers.clone(),
-    );
+    )
+    .s3()?;
     let input = req.input;
     let upload = upload_id(&input.upload_id)?;
     let number = part_number_of(input.part_number)?;

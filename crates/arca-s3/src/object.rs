@@ -46,7 +46,8 @@ pub(crate) async fn put_object(
         &req.headers,
         req.input.checksum_algorithm.as_ref().map(|a| a.as_str()),
         req.trailing_headers.clone(),
-    );
+    )
+    .s3()?;
     let input = req.input;
     let content_md5 = convert::content_md5(input.content_md5.as_deref()).s3()?;
     let condition = put_condition(input.if_match, input.if_none_match)?;
