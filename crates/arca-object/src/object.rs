@@ -301,11 +301,24 @@ impl ObjectService {
             part_number: None,
             conditions: source.conditions.clone(),
         };
-        match self.get_object(caller, req, true).await {
+        let read = match self.get_object(caller, req, true).await {
             Err(ObjectError::NotModified) => Err(ObjectError::PreconditionFailed),
+            // A copy range must lie inside the source: S3 refuses it where a
+            // GET would answer 416 or clamp the range's end.
+            Err(ObjectError::InvalidRange) => Err(copy_range_error()),
             other => other,
+        }?;
+        if let Some(ByteRange::Int { last: Some(last), .. }) = range
+            && last >= read.row.meta.size
+        {
+            return Err(copy_range_error());
         }
+        Ok(read)
     }
+}
+
+fn copy_range_error() -> ObjectError {
+    ObjectError::InvalidArgument("Range specified is not valid for the size of the source object".into())
 }
 
 /// `[start, end)` of an object's bytes.
