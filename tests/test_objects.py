@@ -1,0 +1,447 @@
+"""Objects: PutObject (Content-MD5, content headers, user metadata,
+x-amz-checksum-*), GetObject (Range, partNumber, conditional headers,
+response-* overrides), HeadObject, DeleteObject, DeleteObjects, CopyObject."""
+
+import datetime
+import hashlib
+import os
+
+import pytest
+from botocore.exceptions import ClientError
+
+import checksums
+from conftest import error_of, keys_of, object_absent
+
+
+def md5_hex(data):
+    return hashlib.md5(data).hexdigest()
+
+
+def etag_of(data):
+    return f'"{md5_hex(data)}"'
+
+
+# Striped objects (more than one 4 MiB stripe) and inline ones (<= 4 KiB)
+# take different paths through the server; most tests use both.
+SIZES = [0, 1, 4096, 4097, 9 * 1024 * 1024 + 3]
+
+
+@pytest.fixture(scope="module")
+def bodies():
+    return {n: os.urandom(n) for n in SIZES}
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_put_get_head_round_trip(s3, bucket, bodies, size):
+    data = bodies[size]
+    put = s3.put_object(Bucket=bucket, Key=f"obj-{size}", Body=data)
+    assert put["ETag"] == etag_of(data)
+    got = s3.get_object(Bucket=bucket, Key=f"obj-{size}")
+    assert got["Body"].read() == data
+    assert got["ContentLength"] == size
+    assert got["ETag"] == etag_of(data)
+    assert got["ContentType"] == "binary/octet-stream"
+    head = s3.head_object(Bucket=bucket, Key=f"obj-{size}")
+    assert head["ContentLength"] == size
+    assert head["ETag"] == etag_of(data)
+    assert head["LastModified"] == got["LastModified"]
+    assert head["AcceptRanges"] == "bytes"
+
+
+def test_content_headers_and_user_metadata(s3, bucket):
+    expires = datetime.datetime(2031, 5, 17, 8, 30, 0, tzinfo=datetime.timezone.utc)
+    s3.put_object(
+        Bucket=bucket,
+        Key="described",
+        Body=b"<html/>",
+        ContentType="text/html; charset=utf-8",
+        CacheControl="max-age=3600, public",
+        ContentDisposition='attachment; filename="page.html"',
+        ContentEncoding="identity",
+        ContentLanguage="en-GB",
+        Expires=expires,
+        Metadata={"Color": "blue", "multi-word-name": "Value With Spaces", "empty": ""},
+    )
+    for resp in (
+        s3.head_object(Bucket=bucket, Key="described"),
+        s3.get_object(Bucket=bucket, Key="described"),
+    ):
+        h = resp["ResponseMetadata"]["HTTPHeaders"]
+        assert resp["ContentType"] == "text/html; charset=utf-8"
+        assert resp["CacheControl"] == "max-age=3600, public"
+        assert resp["ContentDisposition"] == 'attachment; filename="page.html"'
+        assert resp["ContentEncoding"] == "identity"
+        assert resp["ContentLanguage"] == "en-GB"
+        assert h["expires"] == "Sat, 17 May 2031 08:30:00 GMT"
+        assert resp["Metadata"] == {"color": "blue", "multi-word-name": "Value With Spaces", "empty": ""}
+
+
+def test_overwrite_replaces_body_and_metadata(s3, bucket, bodies):
+    big = bodies[SIZES[-1]]
+    s3.put_object(Bucket=bucket, Key="k", Body=big, Metadata={"v": "1"}, ContentType="a/b")
+    s3.put_object(Bucket=bucket, Key="k", Body=b"small now", Metadata={"w": "2"})
+    got = s3.get_object(Bucket=bucket, Key="k")
+    assert got["Body"].read() == b"small now"
+    assert got["Metadata"] == {"w": "2"}
+    assert got["ContentType"] == "binary/octet-stream"
+    assert keys_of(s3, bucket) == ["k"]
+
+
+def test_content_md5(s3, bucket):
+    data = b"checked body" * 1000
+    put = s3.put_object(Bucket=bucket, Key="good", Body=data, ContentMD5=checksums.md5_b64(data))
+    assert put["ETag"] == etag_of(data)
+
+    with pytest.raises(ClientError) as e:
+        s3.put_object(Bucket=bucket, Key="bad", Body=data, ContentMD5=checksums.md5_b64(b"other"))
+    assert error_of(e) == ("BadDigest", 400)
+    assert object_absent(s3, bucket, "bad")
+
+    # A failed overwrite leaves the old object as it was.
+    with pytest.raises(ClientError) as e:
+        s3.put_object(Bucket=bucket, Key="good", Body=b"new", ContentMD5=checksums.md5_b64(b"old"))
+    assert error_of(e) == ("BadDigest", 400)
+    assert s3.get_object(Bucket=bucket, Key="good")["Body"].read() == data
+
+    with pytest.raises(ClientError) as e:
+        s3.put_object(Bucket=bucket, Key="bad", Body=data, ContentMD5="not-base64!")
+    assert error_of(e) == ("InvalidDigest", 400)
+    assert object_absent(s3, bucket, "bad")
+
+
+@pytest.mark.parametrize("algorithm", sorted(checksums.ALL))
+@pytest.mark.parametrize("size", [10, 5 * 1024 * 1024 + 7])
+def test_checksum_headers(s3, bucket, algorithm, size):
+    data = os.urandom(size)
+    value = checksums.ALL[algorithm](data)
+    param = f"Checksum{algorithm}"
+    put = s3.put_object(Bucket=bucket, Key="sum", Body=data, **{param: value})
+    assert put[param] == value
+    head = s3.head_object(Bucket=bucket, Key="sum", ChecksumMode="ENABLED")
+    assert head[param] == value
+    got = s3.get_object(Bucket=bucket, Key="sum", ChecksumMode="ENABLED")
+    assert got[param] == value
+    assert got["Body"].read() == data
+    # Without ChecksumMode, no checksum is returned.
+    assert param not in s3.head_object(Bucket=bucket, Key="sum")
+
+    wrong = checksums.ALL[algorithm](data + b"x")
+    with pytest.raises(ClientError) as e:
+        s3.put_object(Bucket=bucket, Key="sum-bad", Body=data, **{param: wrong})
+    assert error_of(e) == ("BadDigest", 400)
+    assert object_absent(s3, bucket, "sum-bad")
+
+
+def test_malformed_checksum_value(s3, bucket):
+    with pytest.raises(ClientError) as e:
+        s3.put_object(Bucket=bucket, Key="k", Body=b"data", ChecksumCRC32="not a checksum")
+    assert error_of(e) == ("InvalidRequest", 400)
+    assert object_absent(s3, bucket, "k")
+
+
+def test_sdk_default_checksum_is_sent_and_kept(s3, bucket):
+    """botocore 1.44 sends x-amz-checksum-crc32 with every PutObject by
+    default; the server verifies it and returns it."""
+    sent = {}
+
+    def capture(request, **_):
+        sent.update({k.lower(): v.decode() if isinstance(v, bytes) else v for k, v in request.headers.items()})
+
+    s3.meta.events.register("before-send.s3.PutObject", capture)
+    try:
+        put = s3.put_object(Bucket=bucket, Key="default", Body=b"hello world")
+    finally:
+        s3.meta.events.unregister("before-send.s3.PutObject", capture)
+    assert sent["x-amz-checksum-crc32"] == checksums.crc32(b"hello world") == "DUoRhQ=="
+    assert put["ChecksumCRC32"] == "DUoRhQ=="
+
+
+@pytest.fixture(scope="module")
+def ranged(s3, make_bucket_module):
+    bucket = make_bucket_module()
+    data = os.urandom(9 * 1024 * 1024)
+    s3.put_object(Bucket=bucket, Key="r", Body=data)
+    s3.put_object(Bucket=bucket, Key="small", Body=data[:1000])
+    return bucket, data
+
+
+@pytest.fixture(scope="module")
+def make_bucket_module(s3):
+    from conftest import unique_name
+
+    def make():
+        name = unique_name("mod")
+        s3.create_bucket(Bucket=name)
+        return name
+
+    return make
+
+
+@pytest.mark.parametrize("key", ["r", "small"])
+@pytest.mark.parametrize(
+    "spec,expected",
+    [
+        ("bytes=0-9", (0, 10)),
+        ("bytes=990-", (990, None)),
+        ("bytes=-10", (-10, None)),
+        ("bytes=500-999", (500, 1000)),
+        ("bytes=100-100000000", (100, None)),
+        ("bytes=4194300-4194310", (4194300, 4194311)),  # across a stripe boundary
+    ],
+)
+def test_range(s3, ranged, key, spec, expected):
+    bucket, data = ranged
+    data = data if key == "r" else data[:1000]
+    start, end = expected
+    if start < 0:
+        start = len(data) + start
+    if start >= len(data):
+        pytest.skip("the range starts past this object")
+    want = data[start:end]
+    got = s3.get_object(Bucket=bucket, Key=key, Range=spec)
+    assert got["ResponseMetadata"]["HTTPStatusCode"] == 206
+    assert got["ContentRange"] == f"bytes {start}-{start + len(want) - 1}/{len(data)}"
+    assert got["ContentLength"] == len(want)
+    assert got["Body"].read() == want
+    head = s3.head_object(Bucket=bucket, Key=key, Range=spec)
+    assert head["ContentLength"] == len(want)
+    assert head["ContentRange"] == got["ContentRange"]
+
+
+def test_unsatisfiable_range(s3, ranged):
+    bucket, _ = ranged
+    for spec in ["bytes=1000-", "bytes=5000-6000"]:
+        with pytest.raises(ClientError) as e:
+            s3.get_object(Bucket=bucket, Key="small", Range=spec)
+        assert error_of(e) == ("InvalidRange", 416)
+
+
+def test_part_number_of_a_simple_object(s3, ranged):
+    bucket, data = ranged
+    got = s3.get_object(Bucket=bucket, Key="small", PartNumber=1)
+    assert got["Body"].read() == data[:1000]
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket=bucket, Key="small", PartNumber=2)
+    assert error_of(e) == ("InvalidPartNumber", 416)
+
+
+def test_conditional_get(s3, ranged):
+    bucket, data = ranged
+    head = s3.head_object(Bucket=bucket, Key="small")
+    etag, modified = head["ETag"], head["LastModified"]
+    before = modified - datetime.timedelta(seconds=10)
+    after = modified + datetime.timedelta(seconds=10)
+
+    def get(**kw):
+        return s3.get_object(Bucket=bucket, Key="small", **kw)
+
+    assert get(IfMatch=etag)["Body"].read() == data[:1000]
+    assert get(IfMatch=f'"x", {etag}')["ETag"] == etag
+    assert get(IfMatch="*")["ETag"] == etag
+    assert get(IfNoneMatch='"other"')["ETag"] == etag
+    assert get(IfModifiedSince=before)["ETag"] == etag
+    assert get(IfUnmodifiedSince=after)["ETag"] == etag
+    assert get(IfUnmodifiedSince=modified)["ETag"] == etag
+
+    cases = [
+        (dict(IfMatch='"0123"'), ("PreconditionFailed", 412)),
+        (dict(IfUnmodifiedSince=before), ("PreconditionFailed", 412)),
+        (dict(IfNoneMatch=etag), ("304", 304)),
+        (dict(IfNoneMatch="*"), ("304", 304)),
+        (dict(IfModifiedSince=after), ("304", 304)),
+        (dict(IfModifiedSince=modified), ("304", 304)),
+        # If-Match true: If-Unmodified-Since is not evaluated (RFC 7232).
+        (dict(IfMatch=etag, IfNoneMatch=etag), ("304", 304)),
+    ]
+    for kw, expected in cases:
+        with pytest.raises(ClientError) as e:
+            get(**kw)
+        assert error_of(e) == expected, kw
+        with pytest.raises(ClientError) as e:
+            s3.head_object(Bucket=bucket, Key="small", **kw)
+        assert error_of(e)[1] == expected[1], kw
+    assert get(IfMatch=etag, IfUnmodifiedSince=before)["ETag"] == etag
+    assert get(IfNoneMatch='"other"', IfModifiedSince=after)["ETag"] == etag
+
+
+def test_response_header_overrides(s3, ranged):
+    bucket, data = ranged
+    got = s3.get_object(
+        Bucket=bucket,
+        Key="small",
+        ResponseContentType="application/x-override",
+        ResponseContentDisposition='attachment; filename="o.bin"',
+        ResponseCacheControl="no-store",
+        ResponseContentEncoding="identity",
+        ResponseContentLanguage="fr",
+        ResponseExpires=datetime.datetime(2030, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc),
+    )
+    h = got["ResponseMetadata"]["HTTPHeaders"]
+    assert h["content-type"] == "application/x-override"
+    assert h["content-disposition"] == 'attachment; filename="o.bin"'
+    assert h["cache-control"] == "no-store"
+    assert h["content-encoding"] == "identity"
+    assert h["content-language"] == "fr"
+    assert h["expires"] == "Wed, 02 Jan 2030 03:04:05 GMT"
+    assert got["Body"].read() == data[:1000]
+    # The stored object is unchanged.
+    assert s3.head_object(Bucket=bucket, Key="small")["ContentType"] == "binary/octet-stream"
+
+
+def test_keys_with_special_characters(s3, bucket):
+    keys = [
+        "with space",
+        "plus+sign",
+        "percent%20literal",
+        "question?mark",
+        "hash#tag",
+        "amp&eq=",
+        "tilde~star*",
+        "quote'\"",
+        "unicodé/日本語/🙂",
+        "dir/sub/",
+        "a//double",
+        "..dots..",
+        "semi;colon,comma",
+        "back\\slash",
+        "brackets[]{}<>",
+        "ctrl\x01char",
+        "x" * 1024,
+    ]
+    for key in keys:
+        s3.put_object(Bucket=bucket, Key=key, Body=key.encode())
+    for key in keys:
+        assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == key.encode(), key
+    assert keys_of(s3, bucket) == sorted(keys, key=lambda k: k.encode())
+
+
+def test_get_missing(s3, bucket):
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket=bucket, Key="missing")
+    assert error_of(e) == ("NoSuchKey", 404)
+    with pytest.raises(ClientError) as e:
+        s3.head_object(Bucket=bucket, Key="missing")
+    assert error_of(e) == ("404", 404)
+
+
+def test_delete_object(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="gone", Body=os.urandom(5 << 20))
+    s3.put_object(Bucket=bucket, Key="kept", Body=b"k")
+    assert s3.delete_object(Bucket=bucket, Key="gone")["ResponseMetadata"]["HTTPStatusCode"] == 204
+    assert object_absent(s3, bucket, "gone")
+    # Deleting what does not exist succeeds, as in S3.
+    assert s3.delete_object(Bucket=bucket, Key="gone")["ResponseMetadata"]["HTTPStatusCode"] == 204
+    assert s3.delete_object(Bucket=bucket, Key="never")["ResponseMetadata"]["HTTPStatusCode"] == 204
+    assert keys_of(s3, bucket) == ["kept"]
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_delete_objects(s3, bucket, quiet):
+    keys = [f"d/{i:03}" for i in range(30)] + ["keep/1", "keep/2"]
+    for k in keys:
+        s3.put_object(Bucket=bucket, Key=k, Body=k.encode())
+    doomed = [f"d/{i:03}" for i in range(30)] + ["d/missing"]
+    resp = s3.delete_objects(
+        Bucket=bucket, Delete={"Objects": [{"Key": k} for k in doomed], "Quiet": quiet}
+    )
+    assert resp.get("Errors", []) == []
+    deleted = [d["Key"] for d in resp.get("Deleted", [])]
+    if quiet:
+        assert deleted == []
+    else:
+        assert sorted(deleted) == sorted(doomed)
+    assert keys_of(s3, bucket) == ["keep/1", "keep/2"]
+
+
+class TestCopy:
+    @pytest.fixture
+    def source(self, s3, bucket):
+        data = os.urandom(9 * 1024 * 1024 + 11)
+        s3.put_object(
+            Bucket=bucket,
+            Key="src/a b+c",
+            Body=data,
+            ContentType="text/x-source",
+            CacheControl="max-age=1",
+            Metadata={"origin": "source"},
+        )
+        return bucket, "src/a b+c", data
+
+    def test_copy_keeps_metadata(self, s3, source, make_bucket):
+        bucket, key, data = source
+        dest_bucket = make_bucket()
+        resp = s3.copy_object(Bucket=dest_bucket, Key="copy", CopySource={"Bucket": bucket, "Key": key})
+        assert resp["CopyObjectResult"]["ETag"] == etag_of(data)
+        got = s3.get_object(Bucket=dest_bucket, Key="copy")
+        assert got["Body"].read() == data
+        assert got["ContentType"] == "text/x-source"
+        assert got["CacheControl"] == "max-age=1"
+        assert got["Metadata"] == {"origin": "source"}
+        # The source is untouched.
+        assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == data
+
+    def test_copy_replaces_metadata(self, s3, source):
+        bucket, key, data = source
+        s3.copy_object(
+            Bucket=bucket,
+            Key="replaced",
+            CopySource={"Bucket": bucket, "Key": key},
+            MetadataDirective="REPLACE",
+            ContentType="text/x-new",
+            Metadata={"fresh": "yes"},
+        )
+        got = s3.get_object(Bucket=bucket, Key="replaced")
+        assert got["Metadata"] == {"fresh": "yes"}
+        assert got["ContentType"] == "text/x-new"
+        assert "CacheControl" not in got
+        assert got["Body"].read() == data
+
+    def test_copy_onto_itself(self, s3, source):
+        bucket, key, data = source
+        with pytest.raises(ClientError) as e:
+            s3.copy_object(Bucket=bucket, Key=key, CopySource={"Bucket": bucket, "Key": key})
+        assert error_of(e) == ("InvalidRequest", 400)
+        s3.copy_object(
+            Bucket=bucket,
+            Key=key,
+            CopySource={"Bucket": bucket, "Key": key},
+            MetadataDirective="REPLACE",
+            Metadata={"second": "2"},
+        )
+        got = s3.get_object(Bucket=bucket, Key=key)
+        assert got["Metadata"] == {"second": "2"}
+        assert got["Body"].read() == data
+
+    def test_copy_source_conditions(self, s3, source):
+        bucket, key, data = source
+        head = s3.head_object(Bucket=bucket, Key=key)
+        etag, modified = head["ETag"], head["LastModified"]
+        before = modified - datetime.timedelta(seconds=10)
+        after = modified + datetime.timedelta(seconds=10)
+        src = {"Bucket": bucket, "Key": key}
+        ok = [
+            dict(CopySourceIfMatch=etag),
+            dict(CopySourceIfNoneMatch='"other"'),
+            dict(CopySourceIfModifiedSince=before),
+            dict(CopySourceIfUnmodifiedSince=after),
+        ]
+        for i, kw in enumerate(ok):
+            s3.copy_object(Bucket=bucket, Key=f"ok{i}", CopySource=src, **kw)
+            assert s3.head_object(Bucket=bucket, Key=f"ok{i}")["ETag"] == etag
+        failing = [
+            dict(CopySourceIfMatch='"0000"'),
+            dict(CopySourceIfNoneMatch=etag),
+            dict(CopySourceIfModifiedSince=after),
+            dict(CopySourceIfUnmodifiedSince=before),
+        ]
+        for i, kw in enumerate(failing):
+            with pytest.raises(ClientError) as e:
+                s3.copy_object(Bucket=bucket, Key=f"no{i}", CopySource=src, **kw)
+            assert error_of(e) == ("PreconditionFailed", 412), kw
+            assert object_absent(s3, bucket, f"no{i}")
+
+    def test_copy_missing_source(self, s3, bucket):
+        with pytest.raises(ClientError) as e:
+            s3.copy_object(Bucket=bucket, Key="dest", CopySource={"Bucket": bucket, "Key": "nope"})
+        assert error_of(e) == ("NoSuchKey", 404)
+        assert object_absent(s3, bucket, "dest")
