@@ -49,28 +49,47 @@ pub(crate) fn to_s3(err: ObjectError) -> S3Error {
     S3Error::with_message(code, err.to_string())
 }
 
+/// The code S3 answers when a body does not hash to its signed
+/// x-amz-content-sha256; not in s3s's table of codes.
+const CONTENT_SHA256_MISMATCH: &str = "XAmzContentSHA256Mismatch";
+
 /// A failed request body: what the client did wrong, in S3's terms.
 fn body_error(err: ObjectError) -> S3Error {
     let ObjectError::Body(source) = err else { return to_s3(err) };
     let code = stream_error_code(&source);
-    let message = match code {
+    let message = match &code {
         S3ErrorCode::SignatureDoesNotMatch => {
             "The request signature we calculated does not match the signature you provided.".to_owned()
         }
-        S3ErrorCode::BadDigest => "The payload hash you specified did not match what we received.".to_owned(),
+        S3ErrorCode::Custom(c) if &**c == CONTENT_SHA256_MISMATCH => {
+            "The provided 'x-amz-content-sha256' header does not match what was computed.".to_owned()
+        }
         S3ErrorCode::EntityTooLarge => "Your proposed upload exceeds the maximum allowed size.".to_owned(),
         _ => "The request body ended before its declared length, or was malformed.".to_owned(),
     };
     tracing::debug!(error = %source, "request body failed");
-    S3Error::with_message(code, message)
+    let mut e = S3Error::with_message(code, message);
+    if e.status_code().is_none() {
+        e.set_status_code(http::StatusCode::BAD_REQUEST);
+    }
+    e
 }
 
 fn stream_error_code(source: &StdError) -> S3ErrorCode {
+    // s3s wraps the transport's error (a client that went away) as
+    // `Underlying`, which it would call an internal error: look inside.
     if let Some(e) = source.downcast_ref::<AwsChunkedStreamError>() {
-        return e.to_s3_error_code();
+        return match e {
+            AwsChunkedStreamError::Underlying(inner) => stream_error_code(inner),
+            other => other.to_s3_error_code(),
+        };
     }
     if let Some(e) = source.downcast_ref::<UploadStreamError>() {
-        return e.to_s3_error_code();
+        return match e {
+            UploadStreamError::Underlying(inner) => stream_error_code(inner),
+            UploadStreamError::Sha256Mismatch => S3ErrorCode::Custom(CONTENT_SHA256_MISMATCH.into()),
+            other => other.to_s3_error_code(),
+        };
     }
     if source.downcast_ref::<BodySizeLimitExceeded>().is_some() {
         return S3ErrorCode::EntityTooLarge;
