@@ -38,11 +38,28 @@ fn check_well_formed(header: &str, len: usize, value: &str) -> Result<(), Object
     }
 }
 
+/// Where the value a declared checksum must match comes from.
+enum Expected {
+    /// An x-amz-checksum-* header.
+    Header(String),
+    /// A trailer that x-amz-trailer announced; it must arrive.
+    Trailer,
+    /// Only the algorithm was named (x-amz-sdk-checksum-algorithm): the
+    /// value is computed and stored, as S3 does.
+    Computed,
+}
+
+struct Declared {
+    name: &'static str,
+    header: &'static str,
+    len: usize,
+    expected: Expected,
+}
+
 /// The values one request declares: in headers (known now) or trailers
 /// (known when the body has ended).
 pub(crate) struct DeclaredChecksums {
-    /// (algorithm, value from a header, or None if it comes as a trailer).
-    declared: Vec<(&'static str, Option<String>)>,
+    declared: Vec<Declared>,
     trailers: Option<TrailingHeaders>,
 }
 
@@ -64,22 +81,21 @@ impl DeclaredChecksums {
         let mut declared = Vec::new();
         let mut in_headers = 0;
         for (name, header, len) in ALGORITHMS {
-            let value = match headers.get(header) {
-                Some(v) => {
-                    let v = v.to_str().map_err(|_| {
-                        ObjectError::InvalidRequest(format!("Value for {header} header is invalid."))
-                    })?;
-                    check_well_formed(header, len, v)?;
-                    in_headers += 1;
-                    Some(v.trim().to_owned())
-                }
-                None => None,
+            let expected = if let Some(v) = headers.get(header) {
+                let v = v.to_str().map_err(|_| {
+                    ObjectError::InvalidRequest(format!("Value for {header} header is invalid."))
+                })?;
+                check_well_formed(header, len, v)?;
+                in_headers += 1;
+                Expected::Header(v.trim().to_owned())
+            } else if announced.iter().any(|t| t == header) {
+                Expected::Trailer
+            } else if sdk_algorithm.is_some_and(|a| a.eq_ignore_ascii_case(name)) {
+                Expected::Computed
+            } else {
+                continue;
             };
-            let in_trailer = announced.iter().any(|t| t == header);
-            let asked = sdk_algorithm.is_some_and(|a| a.eq_ignore_ascii_case(name));
-            if value.is_some() || in_trailer || asked {
-                declared.push((name, value));
-            }
+            declared.push(Declared { name, header, len, expected });
         }
         if in_headers > 1 {
             return Err(ObjectError::InvalidRequest(
@@ -123,8 +139,8 @@ impl DeclaredChecksums {
 
     fn hasher(&self) -> ChecksumHasher {
         let mut h = ChecksumHasher::default();
-        for (name, _) in &self.declared {
-            match *name {
+        for d in &self.declared {
+            match d.name {
                 "CRC32" => h.crc32 = Some(Crc32::new()),
                 "CRC32C" => h.crc32c = Some(Crc32c::new()),
                 "CRC64NVME" => h.crc64nvme = Some(Crc64Nvme::new()),
@@ -136,35 +152,35 @@ impl DeclaredChecksums {
         h
     }
 
+    /// The value of an announced trailer. One that never arrived means the
+    /// body cannot be checked: refused, not stored unverified.
+    fn trailer(&self, header: &str, len: usize) -> Result<String, ObjectError> {
+        let value = self
+            .trailers
+            .as_ref()
+            .and_then(|t| t.read(|h| h.get(header).map(|v| v.to_str().map(|v| v.trim().to_owned()))))
+            .flatten()
+            .transpose()
+            .map_err(|_| ObjectError::InvalidRequest(format!("Value for {header} header is invalid.")))?
+            .ok_or_else(|| {
+                ObjectError::InvalidRequest(format!(
+                    "The trailer {header} announced in x-amz-trailer was not sent."
+                ))
+            })?;
+        check_well_formed(header, len, &value)?;
+        Ok(value)
+    }
+
     /// Compares each declared value with the computed one; returns the
     /// pairs to store with the object.
     fn verify(self, computed: Checksum) -> Result<Vec<(String, String)>, ObjectError> {
         let mut stored = Vec::new();
-        for (name, header_value) in self.declared {
-            let (header, len) = ALGORITHMS
-                .iter()
-                .find(|(n, _, _)| *n == name)
-                .map(|(_, h, len)| (*h, *len))
-                .unwrap_or_default();
-            let value = match header_value {
-                Some(v) => Some(v),
-                None => {
-                    let trailer = self
-                        .trailers
-                        .as_ref()
-                        .and_then(|t| {
-                            t.read(|h| h.get(header).map(|v| v.to_str().map(|v| v.trim().to_owned())))
-                        })
-                        .flatten()
-                        .transpose()
-                        .map_err(|_| {
-                            ObjectError::InvalidRequest(format!("Value for {header} header is invalid."))
-                        })?;
-                    if let Some(v) = &trailer {
-                        check_well_formed(header, len, v)?;
-                    }
-                    trailer
-                }
+        for d in &self.declared {
+            let name = d.name;
+            let value = match &d.expected {
+                Expected::Header(v) => Some(v.clone()),
+                Expected::Trailer => Some(self.trailer(d.header, d.len)?),
+                Expected::Computed => None,
             };
             let actual = match name {
                 "CRC32" => computed.checksum_crc32.clone(),
