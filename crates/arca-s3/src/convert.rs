@@ -50,7 +50,7 @@ pub(crate) fn object_meta(
     user.sort();
     ObjectMeta {
         content_type,
-        content_encoding,
+        content_encoding: stored_content_encoding(content_encoding),
         content_disposition,
         content_language,
         cache_control,
@@ -59,6 +59,20 @@ pub(crate) fn object_meta(
         user,
         ..ObjectMeta::default()
     }
+}
+
+/// aws-chunked says how a body travelled, not how it is encoded: S3 drops
+/// it from the stored Content-Encoding, and the header with it when nothing
+/// else is left.
+fn stored_content_encoding(value: Option<String>) -> Option<String> {
+    let value = value?;
+    let is_chunked = |t: &str| t.trim().eq_ignore_ascii_case("aws-chunked");
+    if !value.split(',').any(is_chunked) {
+        return Some(value);
+    }
+    let kept: Vec<&str> =
+        value.split(',').filter(|t| !is_chunked(t) && !t.trim().is_empty()).map(str::trim).collect();
+    (!kept.is_empty()).then(|| kept.join(","))
 }
 
 /// Parses a Content-MD5 header (base64 of 16 bytes).
@@ -74,4 +88,19 @@ pub(crate) fn content_md5(value: Option<&str>) -> Result<Option<[u8; 16]>, arca_
 /// The storage class S3 shows for an object stored with `class`.
 pub(crate) fn storage_class(class: Option<&str>) -> String {
     class.unwrap_or("STANDARD").to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aws_chunked_is_not_a_stored_encoding() {
+        let enc = |v: &str| stored_content_encoding(Some(v.to_owned()));
+        assert_eq!(enc("aws-chunked"), None);
+        assert_eq!(enc("aws-chunked,gzip"), Some("gzip".to_owned()));
+        assert_eq!(enc("gzip, AWS-CHUNKED"), Some("gzip".to_owned()));
+        assert_eq!(enc("gzip, br"), Some("gzip, br".to_owned()));
+        assert_eq!(stored_content_encoding(None), None);
+    }
 }
