@@ -28,6 +28,10 @@ use std::sync::Arc;
 
 pub use admin::ADMIN_PREFIX;
 
+/// The largest XML request body (CompleteMultipartUpload, DeleteObjects,
+/// bucket configurations) read into memory; s3s's default.
+const MAX_XML_BODY: usize = 20 << 20;
+
 /// How the gateway is reached.
 #[derive(Debug, Clone, Default)]
 pub struct GatewayConfig {
@@ -60,6 +64,10 @@ pub fn build(service: ObjectService, config: &GatewayConfig) -> Result<S3Service
     // aws-chunked chunks are buffered whole by s3s; SDKs send 64 KiB to
     // 1 MiB, so 16 MiB bounds memory without refusing any real client.
     s3_config.aws_chunked_stream_max_chunk_size = 16 << 20;
+    s3_config.xml_max_body_size = MAX_XML_BODY;
+    // S3 refuses a PUT without Content-Length (411). s3s would fill one in
+    // for a request without a body, and an empty object would be stored.
+    s3_config.normalize_content_length = false;
 
     let mut builder = S3ServiceBuilder::new(ArcaS3 { service: service.clone() });
     builder.set_config(Arc::new(StaticConfigProvider::new(Arc::new(s3_config))));

@@ -59,7 +59,7 @@ pub(crate) async fn upload_part(
     let upload = upload_id(&input.upload_id)?;
     let number = part_number_of(input.part_number)?;
     let content_md5 = convert::content_md5(input.content_md5.as_deref()).s3()?;
-    let content_length = input.content_length.map(|l| l.max(0) as u64);
+    let content_length = crate::object::declared_length(input.content_length)?;
     let Some(body) = input.body else {
         return Err(s3_error!(MissingContentLength, "You must provide the Content-Length HTTP header."));
     };

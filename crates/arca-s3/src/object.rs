@@ -30,6 +30,17 @@ fn put_condition(
     }
 }
 
+/// The length of a PutObject or UploadPart body. S3 wants it declared
+/// (aws-chunked uploads declare it as x-amz-decoded-content-length, which
+/// s3s hands over as the content length).
+pub(crate) fn declared_length(content_length: Option<i64>) -> S3Result<Option<u64>> {
+    match content_length {
+        Some(len) if len < 0 => Err(s3_error!(InvalidArgument, "Content-Length must not be negative")),
+        Some(len) => Ok(Some(len as u64)),
+        None => Err(s3_error!(MissingContentLength, "You must provide the Content-Length HTTP header.")),
+    }
+}
+
 pub(crate) fn byte_range(range: Option<Range>) -> Option<ByteRange> {
     range.map(|r| match r {
         Range::Int { first, last } => ByteRange::Int { first, last },
@@ -51,13 +62,7 @@ pub(crate) async fn put_object(
     let input = req.input;
     let content_md5 = convert::content_md5(input.content_md5.as_deref()).s3()?;
     let condition = put_condition(input.if_match, input.if_none_match)?;
-    let content_length = match input.content_length {
-        Some(len) if len < 0 => {
-            return Err(s3_error!(InvalidArgument, "Content-Length must not be negative"));
-        }
-        Some(len) => Some(len as u64),
-        None => None,
-    };
+    let content_length = declared_length(input.content_length)?;
     let Some(body) = input.body else {
         return Err(s3_error!(MissingContentLength, "You must provide the Content-Length HTTP header."));
     };
