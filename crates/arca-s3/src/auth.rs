@@ -1,6 +1,9 @@
 //! Who is calling: s3s verifies the SigV4 signature with the secret we look
 //! up here, then the access check turns the access key into a `Caller` that
 //! every operation finds in the request's extensions.
+//!
+//! The access check is also the last hook before s3s reads a whole XML body
+//! into memory, so it refuses one that declares more than the limit there.
 
 use arca_object::{Caller, ObjectService};
 use s3s::access::{S3Access, S3AccessContext};
@@ -39,9 +42,34 @@ impl S3Access for KeyAccess {
         };
         let access_key = credentials.access_key.clone();
         let key = self.service.key(&access_key).await.s3()?.ok_or_else(|| s3_error!(InvalidAccessKeyId))?;
+        check_xml_body_length(cx)?;
         cx.extensions_mut().insert(Caller { access_key, is_root: key.is_root });
         Ok(())
     }
+}
+
+/// Operations whose bodies are streamed; every other one is read whole.
+const STREAMING_OPERATIONS: [&str; 2] = ["PutObject", "UploadPart"];
+
+/// Refuses a body to be read whole that declares more than s3s will read:
+/// s3s would fail it only after reading the limit, as an internal error.
+fn check_xml_body_length(cx: &S3AccessContext<'_>) -> S3Result<()> {
+    if STREAMING_OPERATIONS.contains(&cx.s3_op().name()) {
+        return Ok(());
+    }
+    let declared = cx
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > crate::MAX_XML_BODY as u64) {
+        return Err(s3_error!(
+            MaxMessageLengthExceeded,
+            "Your request was too big: bodies of this operation may be at most {} bytes.",
+            crate::MAX_XML_BODY
+        ));
+    }
+    Ok(())
 }
 
 /// The caller the access check recorded.
