@@ -31,6 +31,8 @@ pub enum ObjectError {
     InvalidArgument(String),
     #[error("Your key is too long")]
     KeyTooLong,
+    #[error("Your metadata headers exceed the maximum allowed metadata size")]
+    MetadataTooLarge,
     #[error("{0}")]
     InvalidRequest(String),
     #[error("The Content-MD5 you specified did not match what we received")]

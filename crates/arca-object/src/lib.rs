@@ -36,7 +36,9 @@ pub use error::{ObjectError, ObjectResult, StdError};
 pub use keys::{generate_access_key, generate_secret_key};
 pub use multipart::{CompletedPart, MAX_PART_NUMBER, MIN_PART_SIZE};
 pub use names::{validate_bucket_name, validate_key};
-pub use object::{BodyCheck, ByteRange, CopySource, GetObject, ObjectRead, Preconditions, PutObject};
+pub use object::{
+    BodyCheck, ByteRange, CopySource, GetObject, MAX_USER_METADATA, ObjectRead, Preconditions, PutObject,
+};
 pub use placement::BlobPlacement;
 pub use read::BodyStream;
 pub use write::MAX_OBJECT_SIZE;

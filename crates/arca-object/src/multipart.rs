@@ -13,7 +13,7 @@ use md5::{Digest, Md5};
 
 use crate::error::{ObjectError, ObjectResult, StdError};
 use crate::names::validate_key;
-use crate::object::{BodyCheck, CopySource, quoted_md5};
+use crate::object::{BodyCheck, CopySource, check_metadata, quoted_md5};
 use crate::write::StoredBody;
 use crate::{Caller, ObjectService};
 
@@ -65,6 +65,7 @@ impl ObjectService {
         mut meta: ObjectMeta,
     ) -> ObjectResult<UploadRow> {
         validate_key(key)?;
+        check_metadata(&meta)?;
         let bucket = self.bucket(caller, bucket).await?;
         let now = self.clock().now();
         meta.owner = caller.access_key.clone();

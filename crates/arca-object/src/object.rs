@@ -99,6 +99,15 @@ pub struct CopySource {
     pub range: Option<ByteRange>,
 }
 
+/// S3 allows 2 KB of user metadata, counted as the UTF-8 bytes of every
+/// key and value; it lives in the object's row, read by every listing.
+pub const MAX_USER_METADATA: usize = 2 << 10;
+
+pub(crate) fn check_metadata(meta: &ObjectMeta) -> ObjectResult<()> {
+    let size: usize = meta.user.iter().map(|(k, v)| k.len() + v.len()).sum();
+    if size > MAX_USER_METADATA { Err(ObjectError::MetadataTooLarge) } else { Ok(()) }
+}
+
 pub(crate) fn quoted_md5(md5: &[u8; 16]) -> String {
     format!("\"{}\"", hex::encode(md5))
 }
@@ -116,6 +125,7 @@ impl ObjectService {
         E: Into<StdError>,
     {
         validate_key(&req.key)?;
+        check_metadata(&req.meta)?;
         let bucket = self.bucket(caller, &req.bucket).await?;
         let written = self.writer().write(body, req.content_length, true).await?;
         let result = self.commit_put(caller, bucket.id, req, &written, check).await;

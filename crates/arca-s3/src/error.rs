@@ -18,6 +18,7 @@ pub(crate) fn to_s3(err: ObjectError) -> S3Error {
         ObjectError::AccessDenied => C::AccessDenied,
         ObjectError::InvalidArgument(_) => C::InvalidArgument,
         ObjectError::KeyTooLong => C::KeyTooLongError,
+        ObjectError::MetadataTooLarge => C::MetadataTooLarge,
         ObjectError::InvalidRequest(_) => C::InvalidRequest,
         ObjectError::BadDigest => C::BadDigest,
         ObjectError::BadChecksum(_) => C::BadDigest,
