@@ -121,6 +121,9 @@ struct NodeIdentity {
     ring_node: String,
 }
 
+/// The most bytes of a request line and headers a connection buffers.
+const MAX_REQUEST_HEAD: usize = 64 << 10;
+
 const NODE_FILE: &str = "node.toml";
 const RING_FILE: &str = "ring.builder";
 /// A one-node ring: 2^8 partitions keep per-partition work cheap while
@@ -239,7 +242,10 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     println!("arca: listening on http://{}", listener.local_addr()?);
 
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let http = auto::Builder::new(TokioExecutor::new());
+    let mut http = auto::Builder::new(TokioExecutor::new());
+    // S3 limits a request's headers to 8 KB; hyper would buffer ~400 KB of
+    // them. A larger head is answered 431 without reaching the gateway.
+    http.http1().max_buf_size(MAX_REQUEST_HEAD);
     let mut shutdown = std::pin::pin!(shutdown_signal());
     loop {
         tokio::select! {
