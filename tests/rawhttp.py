@@ -48,6 +48,12 @@ def canonical_query(query):
     return "&".join(f"{k}={v}" for k, v in sorted(pairs))
 
 
+def canonical_path(path):
+    """The canonical URI of a path as sent: each byte URI-encoded except
+    unreserved characters and '/' (S3 does not normalise dot segments)."""
+    return urllib.parse.quote(urllib.parse.unquote_to_bytes(path), safe="/-_.~")
+
+
 class Signed:
     """A signed request: its headers, and what aws-chunked needs to sign
     the chunks that follow (the seed signature, scope and key)."""
@@ -84,7 +90,7 @@ def sign(
     canonical_headers = "".join(f"{n}:{' '.join(headers[n].split())}\n" for n in names)
     signed_headers = ";".join(names)
     canonical = "\n".join(
-        [method, path, canonical_query(query), canonical_headers, signed_headers, payload_hash]
+        [method, canonical_path(path), canonical_query(query), canonical_headers, signed_headers, payload_hash]
     )
     scope = f"{date}/{region}/s3/aws4_request"
     to_sign = "\n".join(
@@ -252,11 +258,16 @@ def raw_exchange(port, head, body_parts=(), read_timeout=30, shut_write=False):
     client that gives up does."""
     sock = socket.create_connection(("127.0.0.1", port), timeout=read_timeout)
     try:
-        sock.sendall(head)
-        for part in body_parts:
-            sock.sendall(part)
-        if shut_write:
-            sock.shutdown(socket.SHUT_WR)
+        try:
+            sock.sendall(head)
+            for part in body_parts:
+                sock.sendall(part)
+            if shut_write:
+                sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            # The server answered early and closed (e.g. a refused header or
+            # length): read what it said.
+            pass
         answer = bytearray()
         while True:
             try:
