@@ -18,7 +18,8 @@
 //! by last writer wins ([`Row::merge`]).
 
 mod catalog;
-mod codec;
+/// Public so that tools and fuzz targets can decode stored values.
+pub mod codec;
 mod keys;
 mod list;
 mod multipart;
