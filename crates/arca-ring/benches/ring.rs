@@ -73,9 +73,10 @@ fn main() {
     println!("  moved {} (fair share {share:.1}), balance {:.3}%", report.moved, report.balance);
 
     let mut shrunk = builder.clone();
+    let held = shrunk.usage().iter().find(|u| u.device.id == 500).map_or(0, |u| u.partitions);
     shrunk.remove_device(500).unwrap();
     let report = timed("rebalance after removing 1 device", || shrunk.rebalance().unwrap());
-    println!("  moved {}, balance {:.3}%", report.moved, report.balance);
+    println!("  moved {} (it held {held}), balance {:.3}%", report.moved, report.balance);
 
     let mut reweighted = builder.clone();
     for id in 0..100 {
