@@ -220,14 +220,12 @@ impl Engine<'_> {
     }
 
     fn pick(&self, ctx: &Ctx, level: usize, candidates: &[u32]) -> Option<u32> {
-        // A replica that must stay in its domain may only go there (`Must`
-        // tries there first). Otherwise, when a domain here lacks a replica
-        // it must have (below its floor), moves that keep dispersion may only
-        // go there; `Must` prefers it.
         // A domain fails only if it holds another replica of the partition,
         // so at most `replicas` candidates (and a pinned one) fail per level.
         let mut failed = [NONE; MAX_HOLDERS + 2];
         let mut n_failed = 0;
+        // A replica that must stay in its domain may only go there (`Must`
+        // tries there first).
         let mut pin = if level < 3 { ctx.pinned[level] } else { NONE };
         if pin != NONE && !candidates.contains(&pin) {
             // The walk started below the pinned domain's level, elsewhere.
@@ -248,6 +246,8 @@ impl Engine<'_> {
             failed[0] = pin;
             n_failed = 1;
         }
+        // When a domain here lacks a replica it must have (below its floor),
+        // moves that keep dispersion may only go there; `Must` prefers it.
         let floor_first = level < 3
             && pin == NONE
             && ctx.mode != Mode::Must

@@ -112,8 +112,7 @@ impl Ring {
     /// has no devices: the slice is empty.
     pub fn primaries(&self, partition: u32) -> &[u32] {
         let r = usize::from(self.replicas);
-        let start = partition as usize * r;
-        self.table.get(start..start + r).unwrap_or(&[])
+        (partition as usize).checked_mul(r).and_then(|start| self.table.get(start..start + r)).unwrap_or(&[])
     }
 
     /// The devices holding `partition`, replica 0 first.
