@@ -19,6 +19,7 @@ mod multipart;
 mod object;
 
 use arca_object::ObjectService;
+use futures::future::BoxFuture;
 use s3s::config::{S3Config, StaticConfigProvider};
 use s3s::dto::*;
 use s3s::host::SingleDomain;
@@ -57,8 +58,43 @@ impl ArcaS3 {
     }
 }
 
+/// The hyper service that answers S3 and admin requests: s3s's service,
+/// with one fix for how clients use connections.
+#[derive(Clone)]
+pub struct Gateway {
+    s3: S3Service,
+}
+
+impl hyper::service::Service<http::Request<hyper::body::Incoming>> for Gateway {
+    type Response = s3s::HttpResponse;
+    type Error = s3s::HttpError;
+    type Future = BoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    fn call(&self, req: http::Request<hyper::body::Incoming>) -> Self::Future {
+        let headers = req.headers();
+        let continue_expected = headers
+            .get(http::header::EXPECT)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+        let empty_body = headers.get(http::header::CONTENT_LENGTH).is_some_and(|v| v.as_bytes() == b"0");
+        let answer = hyper::service::Service::call(&self.s3, req);
+        Box::pin(async move {
+            let mut resp = answer.await?;
+            // hyper sends "100 Continue" only when a body is read. After a
+            // final answer without it (an empty body, or an error before the
+            // body), botocore before 1.44 (the one inside aws cli v1) takes
+            // that answer's status line for the next response on the
+            // connection and hangs until its read timeout: such a connection
+            // is closed instead of kept alive.
+            if continue_expected && (empty_body || !resp.status().is_success()) {
+                resp.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+            }
+            Ok(resp)
+        })
+    }
+}
+
 /// Builds the hyper service that answers S3 and admin requests.
-pub fn build(service: ObjectService, config: &GatewayConfig) -> Result<S3Service, String> {
+pub fn build(service: ObjectService, config: &GatewayConfig) -> Result<Gateway, String> {
     let mut s3_config = S3Config::default();
     s3_config.expected_region = Some(service.config().region.parse().map_err(|_| "invalid region")?);
     // aws-chunked chunks are buffered whole by s3s; SDKs send 64 KiB to
@@ -78,7 +114,7 @@ pub fn build(service: ObjectService, config: &GatewayConfig) -> Result<S3Service
         let host = SingleDomain::new(domain).map_err(|e| format!("invalid domain {domain:?}: {e}"))?;
         builder.set_host(host.with_cname_fallback(false));
     }
-    Ok(builder.build())
+    Ok(Gateway { s3: builder.build() })
 }
 
 #[async_trait::async_trait]
