@@ -135,14 +135,15 @@ def client(server, access_key=ROOT_ACCESS_KEY, secret_key=ROOT_SECRET_KEY, addre
     endpoint = server.endpoint
     if addressing == "virtual":
         endpoint = f"http://{server.domain}:{server.port}"
-    cfg = Config(
+    options = dict(
         signature_version="s3v4",
         s3={"addressing_style": addressing},
         retries={"max_attempts": 1, "mode": "standard"},
         connect_timeout=10,
         read_timeout=120,
-        **config,
     )
+    options.update(config)
+    cfg = Config(**options)
     return boto3.client(
         "s3",
         endpoint_url=endpoint,
@@ -273,7 +274,7 @@ def aws(server, tmp_path):
     return aws_for(server, tmp_path)
 
 
-def aws_for(server, tmp, access_key=ROOT_ACCESS_KEY, secret_key=ROOT_SECRET_KEY):
+def aws_for(server, tmp, access_key=ROOT_ACCESS_KEY, secret_key=ROOT_SECRET_KEY, **extra_env):
     env = tool_env(
         tmp,
         AWS_ACCESS_KEY_ID=access_key,
@@ -284,6 +285,7 @@ def aws_for(server, tmp, access_key=ROOT_ACCESS_KEY, secret_key=ROOT_SECRET_KEY)
         AWS_EC2_METADATA_DISABLED="true",
         AWS_MAX_ATTEMPTS="1",
     )
+    env.update(extra_env)
     run = Tool(shutil.which("aws", path=TOOL_PATH), env)
 
     def aws(*args, **kwargs):
