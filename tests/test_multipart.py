@@ -357,3 +357,41 @@ def test_checksummed_parts(s3, bucket):
         )
     assert error_of(e) == ("BadDigest", 400)
     assert [p["PartNumber"] for p in s3.list_parts(Bucket=bucket, Key="sums", UploadId=up)["Parts"]] == [1]
+
+
+def test_part_content_md5_and_unquoted_etags(s3, bucket, parts):
+    import checksums
+
+    up = s3.create_multipart_upload(Bucket=bucket, Key="md5")["UploadId"]
+    with pytest.raises(ClientError) as e:
+        s3.upload_part(
+            Bucket=bucket, Key="md5", UploadId=up, PartNumber=1, Body=parts[0], ContentMD5=checksums.md5_b64(b"x")
+        )
+    assert error_of(e) == ("BadDigest", 400)
+    assert s3.list_parts(Bucket=bucket, Key="md5", UploadId=up).get("Parts", []) == []
+    e1 = s3.upload_part(
+        Bucket=bucket, Key="md5", UploadId=up, PartNumber=1, Body=parts[0], ContentMD5=checksums.md5_b64(parts[0])
+    )["ETag"]
+    e2 = s3.upload_part(Bucket=bucket, Key="md5", UploadId=up, PartNumber=2, Body=parts[2])["ETag"]
+    # Clients may send the ETags without their quotes.
+    resp = s3.complete_multipart_upload(
+        Bucket=bucket,
+        Key="md5",
+        UploadId=up,
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": e1.strip('"')}, {"PartNumber": 2, "ETag": e2}]},
+    )
+    assert resp["ETag"] == multipart_etag([parts[0], parts[2]])
+    assert s3.get_object(Bucket=bucket, Key="md5")["Body"].read() == parts[0] + parts[2]
+
+
+def test_overwrite_by_multipart_and_back(s3, bucket, parts):
+    s3.put_object(Bucket=bucket, Key="k", Body=b"simple")
+    up, done = upload_parts(s3, bucket, "k", parts[:2])
+    # Until completed, readers see the simple object.
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"simple"
+    s3.complete_multipart_upload(Bucket=bucket, Key="k", UploadId=up, MultipartUpload={"Parts": done})
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == parts[0] + parts[1]
+    s3.put_object(Bucket=bucket, Key="k", Body=b"simple again")
+    got = s3.get_object(Bucket=bucket, Key="k")
+    assert got["Body"].read() == b"simple again" and "-" not in got["ETag"]
+    assert keys_of(s3, bucket) == ["k"]

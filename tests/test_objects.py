@@ -446,3 +446,50 @@ class TestCopy:
             s3.copy_object(Bucket=bucket, Key="dest", CopySource={"Bucket": bucket, "Key": "nope"})
         assert error_of(e) == ("NoSuchKey", 404)
         assert object_absent(s3, bucket, "dest")
+
+
+def test_conditional_put(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="once", Body=b"first", IfNoneMatch="*")
+    with pytest.raises(ClientError) as e:
+        s3.put_object(Bucket=bucket, Key="once", Body=b"second", IfNoneMatch="*")
+    assert error_of(e) == ("PreconditionFailed", 412)
+    etag = s3.head_object(Bucket=bucket, Key="once")["ETag"]
+    with pytest.raises(ClientError) as e:
+        s3.put_object(Bucket=bucket, Key="once", Body=b"third", IfMatch='"00000000000000000000000000000000"')
+    assert error_of(e) == ("PreconditionFailed", 412)
+    assert s3.get_object(Bucket=bucket, Key="once")["Body"].read() == b"first"
+    s3.put_object(Bucket=bucket, Key="once", Body=b"fourth", IfMatch=etag)
+    assert s3.get_object(Bucket=bucket, Key="once")["Body"].read() == b"fourth"
+
+
+def test_xml_special_characters_in_keys(server, s3, bucket):
+    import xml.etree.ElementTree as ET
+
+    import rawhttp
+
+    keys = ["a&b", "<tag>", 'quote"s', "apos'", "gt>lt<"]
+    for k in keys:
+        s3.put_object(Bucket=bucket, Key=k, Body=b"x")
+    # Without encoding-type the keys travel XML-escaped.
+    resp = rawhttp.signed_request(server.port, "GET", f"/{bucket}", query="list-type=2")
+    assert resp.status == 200
+    ns = {"s3": "http://s3.amazonaws.com/doc/2006-03-01/"}
+    listed = [e.text for e in ET.fromstring(resp.body).findall("s3:Contents/s3:Key", ns)]
+    assert listed == sorted(keys, key=lambda k: k.encode())
+    resp = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys]})
+    assert sorted(d["Key"] for d in resp["Deleted"]) == sorted(keys)
+    assert keys_of(s3, bucket) == []
+
+
+def test_reader_keeps_its_object_while_it_is_replaced(s3, bucket):
+    """A GET that started before an overwrite and a delete streams the old
+    body to its end."""
+    old = os.urandom(20 * 1024 * 1024)
+    s3.put_object(Bucket=bucket, Key="moving", Body=old)
+    body = s3.get_object(Bucket=bucket, Key="moving")["Body"]
+    first = body.read(1024 * 1024)
+    s3.put_object(Bucket=bucket, Key="moving", Body=b"new")
+    s3.delete_object(Bucket=bucket, Key="moving")
+    s3.put_object(Bucket=bucket, Key="filler", Body=os.urandom(9 * 1024 * 1024))
+    assert first + body.read() == old
+    assert object_absent(s3, bucket, "moving")
