@@ -8,6 +8,7 @@ use crate::ArcaS3;
 use crate::auth::caller;
 use crate::convert::timestamp;
 use crate::error::IntoS3;
+use crate::unsupported;
 
 pub(crate) async fn list_buckets(
     s3: &ArcaS3,
@@ -38,6 +39,16 @@ pub(crate) async fn create_bucket(
     req: S3Request<CreateBucketInput>,
 ) -> S3Result<S3Response<CreateBucketOutput>> {
     let caller = caller(&req)?;
+    let input = &req.input;
+    let grants = input.grant_full_control.is_some()
+        || input.grant_read.is_some()
+        || input.grant_read_acp.is_some()
+        || input.grant_write.is_some()
+        || input.grant_write_acp.is_some();
+    unsupported::check_acl(input.acl.as_ref().map(|a| a.as_str()), grants)?;
+    if input.object_lock_enabled_for_bucket == Some(true) {
+        return Err(s3_error!(NotImplemented, "Object Lock is not implemented."));
+    }
     let region = &s3.service.config().region;
     if let Some(constraint) = req.input.create_bucket_configuration.and_then(|c| c.location_constraint)
         && constraint.as_str() != region.as_str()

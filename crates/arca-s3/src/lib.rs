@@ -17,6 +17,7 @@ mod error;
 mod list;
 mod multipart;
 mod object;
+mod unsupported;
 
 use arca_object::ObjectService;
 use futures::future::BoxFuture;

@@ -25,6 +25,7 @@ pub(crate) async fn create_multipart_upload(
 ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
     let caller = caller(&req)?;
     let input = req.input;
+    crate::unsupported::check_write(&crate::unsupported::write_options!(input))?;
     let meta = convert::object_meta(
         input.content_type,
         input.content_encoding,

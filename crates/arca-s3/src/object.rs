@@ -11,6 +11,7 @@ use crate::body::SyncBody;
 use crate::checksum::{DeclaredChecksums, to_dto};
 use crate::convert::{self, etag, etag_condition, system_time, timestamp};
 use crate::error::IntoS3;
+use crate::unsupported;
 
 /// S3 caps DeleteObjects at 1000 keys per request.
 const MAX_DELETE_KEYS: usize = 1000;
@@ -60,6 +61,7 @@ pub(crate) async fn put_object(
     )
     .s3()?;
     let input = req.input;
+    unsupported::check_write(&unsupported::write_options!(input))?;
     let content_md5 = convert::content_md5(input.content_md5.as_deref()).s3()?;
     let condition = put_condition(input.if_match, input.if_none_match)?;
     let content_length = declared_length(input.content_length)?;
@@ -137,12 +139,26 @@ fn describe(read: &ObjectRead, checksum_mode: Option<&ChecksumMode>) -> Describe
     Described { content_length: read.content_length() as i64, content_range, checksums }
 }
 
+/// Until versioning exists every object has one version, "null"; any
+/// other version id names nothing.
+fn check_version(version_id: Option<&str>) -> S3Result<()> {
+    match version_id {
+        Some(v) if v != "null" => Err(s3_error!(NoSuchVersion, "The specified version does not exist.")),
+        _ => Ok(()),
+    }
+}
+
+fn is_other_version(version_id: Option<&str>) -> bool {
+    version_id.is_some_and(|v| v != "null")
+}
+
 pub(crate) async fn get_object(
     s3: &ArcaS3,
     req: S3Request<GetObjectInput>,
 ) -> S3Result<S3Response<GetObjectOutput>> {
     let caller = caller(&req)?;
     let input = req.input;
+    check_version(input.version_id.as_deref())?;
     let get = GetObject {
         bucket: input.bucket,
         key: input.key,
@@ -189,6 +205,7 @@ pub(crate) async fn head_object(
 ) -> S3Result<S3Response<HeadObjectOutput>> {
     let caller = caller(&req)?;
     let input = req.input;
+    check_version(input.version_id.as_deref())?;
     let get = GetObject {
         bucket: input.bucket,
         key: input.key,
@@ -232,8 +249,18 @@ pub(crate) async fn delete_object(
     req: S3Request<DeleteObjectInput>,
 ) -> S3Result<S3Response<DeleteObjectOutput>> {
     let caller = caller(&req)?;
-    s3.service.delete_object(&caller, &req.input.bucket, &req.input.key).await.s3()?;
-    Ok(S3Response::new(DeleteObjectOutput::default()))
+    let input = req.input;
+    if is_other_version(input.version_id.as_deref()) {
+        // Deleting a version that does not exist succeeds and changes
+        // nothing; the object's one ("null") version stays.
+        s3.service.bucket(&caller, &input.bucket).await.s3()?;
+        return Ok(S3Response::new(DeleteObjectOutput {
+            version_id: input.version_id,
+            ..Default::default()
+        }));
+    }
+    s3.service.delete_object(&caller, &input.bucket, &input.key).await.s3()?;
+    Ok(S3Response::new(DeleteObjectOutput { version_id: input.version_id, ..Default::default() }))
 }
 
 pub(crate) async fn delete_objects(
@@ -249,10 +276,21 @@ pub(crate) async fn delete_objects(
         ));
     }
     let quiet = input.delete.quiet.unwrap_or(false);
-    let keys = input.delete.objects.into_iter().map(|o| o.key).collect();
+    // Objects named with another version than "null" name nothing: they are
+    // reported deleted, as S3 reports versions that do not exist.
+    let (other_versions, current): (Vec<ObjectIdentifier>, Vec<ObjectIdentifier>) =
+        input.delete.objects.into_iter().partition(|o| is_other_version(o.version_id.as_deref()));
+    let keys = current.into_iter().map(|o| o.key).collect();
     let results = s3.service.delete_objects(&caller, &input.bucket, keys).await.s3()?;
     let mut deleted = Vec::new();
     let mut errors = Vec::new();
+    if !quiet {
+        deleted.extend(other_versions.into_iter().map(|o| DeletedObject {
+            key: Some(o.key),
+            version_id: o.version_id,
+            ..Default::default()
+        }));
+    }
     for (key, result) in results {
         match result {
             Ok(()) if quiet => {}
@@ -298,6 +336,7 @@ pub(crate) async fn copy_object(
 ) -> S3Result<S3Response<CopyObjectOutput>> {
     let caller = caller(&req)?;
     let input = req.input;
+    unsupported::check_write(&unsupported::write_options!(input))?;
     let source = copy_source(
         input.copy_source,
         conditions(
