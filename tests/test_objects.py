@@ -493,3 +493,72 @@ def test_reader_keeps_its_object_while_it_is_replaced(s3, bucket):
     s3.put_object(Bucket=bucket, Key="filler", Body=os.urandom(9 * 1024 * 1024))
     assert first + body.read() == old
     assert object_absent(s3, bucket, "moving")
+
+
+@pytest.mark.parametrize(
+    "options,expected",
+    [
+        (dict(ACL="public-read"), ("AccessControlListNotSupported", 400)),
+        (dict(GrantRead='id="someone"'), ("AccessControlListNotSupported", 400)),
+        (dict(ServerSideEncryption="AES256"), ("NotImplemented", 501)),
+        (dict(ServerSideEncryption="aws:kms", SSEKMSKeyId="key"), ("NotImplemented", 501)),
+        (dict(SSECustomerAlgorithm="AES256", SSECustomerKey="k" * 32), ("NotImplemented", 501)),
+        (dict(Tagging="team=storage"), ("NotImplemented", 501)),
+        (
+            dict(ObjectLockMode="GOVERNANCE", ObjectLockRetainUntilDate=datetime.datetime(2035, 1, 1)),
+            ("InvalidRequest", 400),
+        ),
+        (dict(ObjectLockLegalHoldStatus="ON"), ("InvalidRequest", 400)),
+        (dict(StorageClass="GLACIER"), ("InvalidStorageClass", 400)),
+    ],
+)
+def test_unsupported_write_options_are_refused(s3, bucket, options, expected):
+    """Asking for encryption at rest, a lock, public access or tags must
+    not silently store an object without them."""
+    s3.put_object(Bucket=bucket, Key="src", Body=b"source")
+    calls = [
+        lambda: s3.put_object(Bucket=bucket, Key="k", Body=b"x", **options),
+        lambda: s3.create_multipart_upload(Bucket=bucket, Key="k", **options),
+        lambda: s3.copy_object(Bucket=bucket, Key="k", CopySource={"Bucket": bucket, "Key": "src"}, **options),
+    ]
+    for call in calls:
+        with pytest.raises(ClientError) as e:
+            call()
+        assert error_of(e) == expected
+    assert object_absent(s3, bucket, "k")
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+
+def test_owner_only_options_are_accepted(s3, bucket):
+    # What rclone and s3cmd send with every upload.
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x", ACL="private", StorageClass="STANDARD")
+    s3.put_object(Bucket=bucket, Key="k2", Body=b"x", ACL="bucket-owner-full-control")
+    assert keys_of(s3, bucket) == ["k", "k2"]
+    assert s3.list_objects_v2(Bucket=bucket)["Contents"][0]["StorageClass"] == "STANDARD"
+
+
+def test_version_ids(s3, bucket):
+    """Every object has one version, "null"; other version ids name nothing
+    and never touch the object."""
+    s3.put_object(Bucket=bucket, Key="k", Body=b"data")
+    assert s3.get_object(Bucket=bucket, Key="k", VersionId="null")["Body"].read() == b"data"
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket=bucket, Key="k", VersionId="3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY")
+    assert error_of(e) == ("NoSuchVersion", 404)
+    with pytest.raises(ClientError) as e:
+        s3.head_object(Bucket=bucket, Key="k", VersionId="other")
+    assert error_of(e) == ("404", 404)
+    with pytest.raises(ClientError) as e:
+        s3.copy_object(Bucket=bucket, Key="c", CopySource={"Bucket": bucket, "Key": "k", "VersionId": "other"})
+    assert error_of(e) == ("NoSuchVersion", 404)
+
+    s3.delete_object(Bucket=bucket, Key="k", VersionId="other")
+    resp = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "k", "VersionId": "other"}]})
+    assert resp["Deleted"] == [{"Key": "k", "VersionId": "other"}]
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"data"
+
+    s3.delete_object(Bucket=bucket, Key="k", VersionId="null")
+    assert object_absent(s3, bucket, "k")
+    s3.put_object(Bucket=bucket, Key="k", Body=b"again")
+    s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "k", "VersionId": "null"}]})
+    assert object_absent(s3, bucket, "k")
