@@ -5,6 +5,8 @@
 //! URL-safe base64 of the last key or common prefix returned, so a client
 //! can resume from any token without server-side state.
 
+use std::collections::HashMap;
+
 use arca_object::{ListEntry, ListPage, ListQuery};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -84,10 +86,19 @@ async fn list(
     let (_, page) = s3.service.list_objects(req_caller, bucket, query).await.s3()?;
     let mut objects = Vec::new();
     let mut prefixes = Vec::new();
+    // A page of 1000 objects usually has a handful of owners: look each up once.
+    let mut owners: HashMap<&str, Owner> = HashMap::new();
     for entry in &page.entries {
         match entry {
             ListEntry::Object(o) => {
-                let owner = if fetch_owner { Some(s3.owner(&o.meta.owner).await?) } else { None };
+                let owner = if fetch_owner {
+                    if !owners.contains_key(o.meta.owner.as_str()) {
+                        owners.insert(&o.meta.owner, s3.owner(&o.meta.owner).await?);
+                    }
+                    owners.get(o.meta.owner.as_str()).cloned()
+                } else {
+                    None
+                };
                 objects.push(Object {
                     key: Some(encode(&o.key, url)),
                     size: Some(o.meta.size as i64),
