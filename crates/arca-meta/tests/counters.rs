@@ -87,18 +87,27 @@ fn concurrent_writers_share_commits_without_losing_counts_or_events() {
     let store = Arc::new(MetaStore::open(dir.path(), Default::default()).unwrap());
     let bucket = ObjectId::random();
     let clock = Arc::new(arca_types::Clock::new(1));
+    // Counts of writes known to have been applied: a put says so; a delete
+    // that removed a live row certainly was.
+    let applied_puts = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let live_deletes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let threads: Vec<_> = (0..16)
         .map(|t| {
             let (store, clock) = (store.clone(), clock.clone());
+            let (applied_puts, live_deletes) = (applied_puts.clone(), live_deletes.clone());
             std::thread::spawn(move || {
                 for i in 0..40u64 {
-                    // Threads share keys, so overwrites race each other.
+                    // Threads share keys, so overwrites race each other: a
+                    // write can reach the store after a newer one of the same
+                    // key and lose (last writer wins), writing no event.
                     let key = format!("k{}", (t * 7 + i) % 25);
                     let mut row = object(bucket, &key, 0, t * 1000 + i);
                     row.ts = clock.now();
-                    store.put_object(row, PutCondition::Always).unwrap();
-                    if i % 5 == 4 {
-                        store.delete_object(bucket, &key, clock.now()).unwrap();
+                    if store.put_object(row, PutCondition::Always).unwrap().applied {
+                        applied_puts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    if i % 5 == 4 && store.delete_object(bucket, &key, clock.now()).unwrap().is_some() {
+                        live_deletes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     }
                 }
             })
@@ -107,10 +116,15 @@ fn concurrent_writers_share_commits_without_losing_counts_or_events() {
     for t in threads {
         t.join().unwrap();
     }
+    let applied_puts = applied_puts.load(std::sync::atomic::Ordering::Relaxed);
+    let live_deletes = live_deletes.load(std::sync::atomic::Ordering::Relaxed);
     let stats = store.bucket_stats(bucket).unwrap();
     assert_eq!(recount(&store, bucket), (stats.objects, stats.bytes));
     let events = store.events_after(0, usize::MAX).unwrap();
-    assert_eq!(events.len(), 16 * 40 + 16 * 8);
+    let created = events.iter().filter(|e| e.kind == EventKind::ObjectCreated).count();
+    let removed = events.iter().filter(|e| e.kind == EventKind::ObjectRemoved).count();
+    assert_eq!(created, applied_puts, "one creation event per applied put");
+    assert!((live_deletes..=16 * 8).contains(&removed), "{removed} removals for {live_deletes} live deletes");
     let seqs: HashSet<u64> = events.iter().map(|e| e.seq).collect();
     assert_eq!(seqs.len(), events.len());
     assert!(events.windows(2).all(|w| w[0].seq < w[1].seq));
