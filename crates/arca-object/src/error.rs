@@ -83,6 +83,9 @@ impl From<MetaError> for ObjectError {
             MetaError::InvalidPart(n) => ObjectError::InvalidPart(n),
             MetaError::PreconditionFailed => ObjectError::PreconditionFailed,
             MetaError::BucketExists(_) => ObjectError::BucketAlreadyExists,
+            // The gateway validates names first; what still reaches the
+            // index's own checks was the client's input all the same.
+            MetaError::Invalid(why) => ObjectError::InvalidArgument(why),
             other => ObjectError::Internal(other.to_string()),
         }
     }

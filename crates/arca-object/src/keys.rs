@@ -81,6 +81,16 @@ impl ObjectService {
             }
             return Err(ObjectError::InvalidArgument(format!("The access key {access_key} already exists")));
         }
+        self.store_key(access_key, secret_key, name, is_root).await
+    }
+
+    async fn store_key(
+        &self,
+        access_key: String,
+        secret_key: String,
+        name: &str,
+        is_root: bool,
+    ) -> ObjectResult<KeyRow> {
         let now = self.clock().now();
         let row = KeyRow {
             access_key,
@@ -106,19 +116,7 @@ impl ObjectService {
                 self.delete_key(&old.access_key).await?;
             }
         }
-        let now = self.clock().now();
-        let row = KeyRow {
-            access_key: access_key.to_owned(),
-            secret_key: secret_key.to_owned(),
-            name: "root".to_owned(),
-            is_root: true,
-            created: now,
-            ts: now,
-            deleted: false,
-        };
-        let stored = row.clone();
-        self.with_meta(move |m| m.put_key(stored)).await?;
-        Ok(row)
+        self.store_key(access_key.to_owned(), secret_key.to_owned(), "root", true).await
     }
 
     pub async fn delete_key(&self, access_key: &str) -> ObjectResult<bool> {

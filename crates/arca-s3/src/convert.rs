@@ -33,31 +33,53 @@ pub(crate) fn metadata(meta: &ObjectMeta) -> Option<dto::Metadata> {
     if meta.user.is_empty() { None } else { Some(meta.user.iter().cloned().collect()) }
 }
 
-/// The content headers and user metadata a put stores.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn object_meta(
-    content_type: Option<String>,
-    content_encoding: Option<String>,
-    content_disposition: Option<String>,
-    content_language: Option<String>,
-    cache_control: Option<String>,
-    expires: Option<String>,
-    storage_class: Option<String>,
-    metadata: Option<dto::Metadata>,
-) -> ObjectMeta {
-    let mut user: Vec<(String, String)> =
-        metadata.unwrap_or_default().into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect();
-    user.sort();
-    ObjectMeta {
-        content_type,
-        content_encoding: stored_content_encoding(content_encoding),
-        content_disposition,
-        content_language,
-        cache_control,
-        expires,
-        storage_class,
-        user,
-        ..ObjectMeta::default()
+/// The content headers and user metadata a write stores, read off any
+/// request input that carries them (PutObject, CopyObject,
+/// CreateMultipartUpload).
+macro_rules! object_meta {
+    ($input:expr) => {
+        $crate::convert::ObjectMetaFields {
+            content_type: $input.content_type,
+            content_encoding: $input.content_encoding,
+            content_disposition: $input.content_disposition,
+            content_language: $input.content_language,
+            cache_control: $input.cache_control,
+            expires: $input.expires,
+            storage_class: $input.storage_class.map(|c| c.as_str().to_owned()),
+            metadata: $input.metadata,
+        }
+        .into_meta()
+    };
+}
+pub(crate) use object_meta;
+
+pub(crate) struct ObjectMetaFields {
+    pub content_type: Option<String>,
+    pub content_encoding: Option<String>,
+    pub content_disposition: Option<String>,
+    pub content_language: Option<String>,
+    pub cache_control: Option<String>,
+    pub expires: Option<String>,
+    pub storage_class: Option<String>,
+    pub metadata: Option<dto::Metadata>,
+}
+
+impl ObjectMetaFields {
+    pub fn into_meta(self) -> ObjectMeta {
+        let mut user: Vec<(String, String)> =
+            self.metadata.unwrap_or_default().into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect();
+        user.sort();
+        ObjectMeta {
+            content_type: self.content_type,
+            content_encoding: stored_content_encoding(self.content_encoding),
+            content_disposition: self.content_disposition,
+            content_language: self.content_language,
+            cache_control: self.cache_control,
+            expires: self.expires,
+            storage_class: self.storage_class,
+            user,
+            ..ObjectMeta::default()
+        }
     }
 }
 

@@ -69,6 +69,22 @@ fn token_decode(token: &str) -> S3Result<String> {
         .ok_or_else(|| s3_error!(InvalidArgument, "The continuation token provided is incorrect"))
 }
 
+/// The index query of a listing request; empty parameters mean absent, as
+/// clients send `delimiter=` and `marker=` for "none".
+fn query(
+    prefix: &Option<String>,
+    delimiter: &Option<String>,
+    start_after: Option<String>,
+    max: usize,
+) -> ListQuery {
+    ListQuery {
+        prefix: prefix.clone().unwrap_or_default(),
+        delimiter: delimiter.clone().filter(|d| !d.is_empty()),
+        start_after: start_after.filter(|s| !s.is_empty()),
+        max_keys: max,
+    }
+}
+
 struct Listed {
     objects: Vec<Object>,
     prefixes: Vec<CommonPrefix>,
@@ -125,12 +141,7 @@ pub(crate) async fn list_objects(
     let input = req.input;
     let url = url_encoding(input.encoding_type.as_ref())?;
     let max = max_keys(input.max_keys)?;
-    let query = ListQuery {
-        prefix: input.prefix.clone().unwrap_or_default(),
-        delimiter: input.delimiter.clone().filter(|d| !d.is_empty()),
-        start_after: input.marker.clone().filter(|m| !m.is_empty()),
-        max_keys: max,
-    };
+    let query = query(&input.prefix, &input.delimiter, input.marker.clone(), max);
     let listed = list(s3, &caller, &input.bucket, query, url, true).await?;
     Ok(S3Response::new(ListObjectsOutput {
         name: Some(input.bucket),
@@ -159,12 +170,7 @@ pub(crate) async fn list_objects_v2(
         Some(token) => Some(token_decode(token)?),
         None => input.start_after.clone().filter(|s| !s.is_empty()),
     };
-    let query = ListQuery {
-        prefix: input.prefix.clone().unwrap_or_default(),
-        delimiter: input.delimiter.clone().filter(|d| !d.is_empty()),
-        start_after,
-        max_keys: max,
-    };
+    let query = query(&input.prefix, &input.delimiter, start_after, max);
     let listed = list(s3, &caller, &input.bucket, query, url, input.fetch_owner.unwrap_or(false)).await?;
     let key_count = (listed.objects.len() + listed.prefixes.len()) as i32;
     let next = listed.page.next_marker.filter(|_| listed.page.is_truncated).map(|m| token_encode(&m));
@@ -195,12 +201,7 @@ pub(crate) async fn list_object_versions(
     let input = req.input;
     let url = url_encoding(input.encoding_type.as_ref())?;
     let max = max_keys(input.max_keys)?;
-    let query = ListQuery {
-        prefix: input.prefix.clone().unwrap_or_default(),
-        delimiter: input.delimiter.clone().filter(|d| !d.is_empty()),
-        start_after: input.key_marker.clone().filter(|m| !m.is_empty()),
-        max_keys: max,
-    };
+    let query = query(&input.prefix, &input.delimiter, input.key_marker.clone(), max);
     let listed = list(s3, &caller, &input.bucket, query, url, true).await?;
     let versions = listed
         .objects

@@ -26,16 +26,7 @@ pub(crate) async fn create_multipart_upload(
     let caller = caller(&req)?;
     let input = req.input;
     crate::unsupported::check_write(&crate::unsupported::write_options!(input))?;
-    let meta = convert::object_meta(
-        input.content_type,
-        input.content_encoding,
-        input.content_disposition,
-        input.content_language,
-        input.cache_control,
-        input.expires,
-        input.storage_class.map(|c| c.as_str().to_owned()),
-        input.metadata,
-    );
+    let meta = convert::object_meta!(input);
     let upload = s3.service.create_multipart_upload(&caller, &input.bucket, &input.key, meta).await.s3()?;
     Ok(S3Response::new(CreateMultipartUploadOutput {
         bucket: Some(input.bucket),

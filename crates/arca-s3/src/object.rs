@@ -68,16 +68,7 @@ pub(crate) async fn put_object(
     let Some(body) = input.body else {
         return Err(s3_error!(MissingContentLength, "You must provide the Content-Length HTTP header."));
     };
-    let meta = convert::object_meta(
-        input.content_type,
-        input.content_encoding,
-        input.content_disposition,
-        input.content_language,
-        input.cache_control,
-        input.expires,
-        input.storage_class.map(|c| c.as_str().to_owned()),
-        input.metadata,
-    );
+    let meta = convert::object_meta!(input);
     let (body, check) = declared.attach(body);
     let put =
         PutObject { bucket: input.bucket, key: input.key, meta, content_length, content_md5, condition };
@@ -152,51 +143,65 @@ fn is_other_version(version_id: Option<&str>) -> bool {
     version_id.is_some_and(|v| v != "null")
 }
 
+/// GetObject and HeadObject take the same request fields and answer with
+/// the same headers; these two macros list them once for both types.
+macro_rules! get_request {
+    ($input:expr) => {{
+        check_version($input.version_id.as_deref())?;
+        GetObject {
+            bucket: $input.bucket,
+            key: $input.key,
+            range: byte_range($input.range),
+            part_number: part_number($input.part_number)?,
+            conditions: conditions(
+                $input.if_match,
+                $input.if_none_match,
+                $input.if_modified_since,
+                $input.if_unmodified_since,
+            ),
+        }
+    }};
+}
+
+macro_rules! object_headers {
+    ($output:ident, $read:expr, $checksum_mode:expr, { $($field:ident: $value:expr),* $(,)? }) => {{
+        let d = describe(&$read, $checksum_mode);
+        let meta = &$read.row.meta;
+        $output {
+            $($field: $value,)*
+            accept_ranges: Some("bytes".to_owned()),
+            content_length: Some(d.content_length),
+            content_range: d.content_range,
+            content_type: Some(meta.content_type.clone().unwrap_or_else(|| "binary/octet-stream".to_owned())),
+            content_encoding: meta.content_encoding.clone(),
+            content_disposition: meta.content_disposition.clone(),
+            content_language: meta.content_language.clone(),
+            cache_control: meta.cache_control.clone(),
+            expires: meta.expires.clone(),
+            e_tag: Some(etag(&meta.etag)),
+            last_modified: Some(timestamp($read.row.ts)),
+            metadata: convert::metadata(meta),
+            parts_count: $read.parts_count.map(|n| n as i32),
+            checksum_crc32: d.checksums.checksum_crc32,
+            checksum_crc32c: d.checksums.checksum_crc32c,
+            checksum_crc64nvme: d.checksums.checksum_crc64nvme,
+            checksum_sha1: d.checksums.checksum_sha1,
+            checksum_sha256: d.checksums.checksum_sha256,
+            ..Default::default()
+        }
+    }};
+}
+
 pub(crate) async fn get_object(
     s3: &ArcaS3,
     req: S3Request<GetObjectInput>,
 ) -> S3Result<S3Response<GetObjectOutput>> {
     let caller = caller(&req)?;
     let input = req.input;
-    check_version(input.version_id.as_deref())?;
-    let get = GetObject {
-        bucket: input.bucket,
-        key: input.key,
-        range: byte_range(input.range),
-        part_number: part_number(input.part_number)?,
-        conditions: conditions(
-            input.if_match,
-            input.if_none_match,
-            input.if_modified_since,
-            input.if_unmodified_since,
-        ),
-    };
-    let mut read = s3.service.get_object(&caller, get, true).await.s3()?;
-    let d = describe(&read, input.checksum_mode.as_ref());
+    let checksum_mode = input.checksum_mode.clone();
+    let mut read = s3.service.get_object(&caller, get_request!(input), true).await.s3()?;
     let body = read.body.take().map(|b| StreamingBlob::wrap(SyncBody::new(b)));
-    let meta = &read.row.meta;
-    Ok(S3Response::new(GetObjectOutput {
-        body,
-        accept_ranges: Some("bytes".to_owned()),
-        content_length: Some(d.content_length),
-        content_range: d.content_range,
-        content_type: Some(meta.content_type.clone().unwrap_or_else(|| "binary/octet-stream".to_owned())),
-        content_encoding: meta.content_encoding.clone(),
-        content_disposition: meta.content_disposition.clone(),
-        content_language: meta.content_language.clone(),
-        cache_control: meta.cache_control.clone(),
-        expires: meta.expires.clone(),
-        e_tag: Some(etag(&meta.etag)),
-        last_modified: Some(timestamp(read.row.ts)),
-        metadata: convert::metadata(meta),
-        parts_count: read.parts_count.map(|n| n as i32),
-        checksum_crc32: d.checksums.checksum_crc32,
-        checksum_crc32c: d.checksums.checksum_crc32c,
-        checksum_crc64nvme: d.checksums.checksum_crc64nvme,
-        checksum_sha1: d.checksums.checksum_sha1,
-        checksum_sha256: d.checksums.checksum_sha256,
-        ..Default::default()
-    }))
+    Ok(S3Response::new(object_headers!(GetObjectOutput, read, checksum_mode.as_ref(), { body: body })))
 }
 
 pub(crate) async fn head_object(
@@ -205,43 +210,9 @@ pub(crate) async fn head_object(
 ) -> S3Result<S3Response<HeadObjectOutput>> {
     let caller = caller(&req)?;
     let input = req.input;
-    check_version(input.version_id.as_deref())?;
-    let get = GetObject {
-        bucket: input.bucket,
-        key: input.key,
-        range: byte_range(input.range),
-        part_number: part_number(input.part_number)?,
-        conditions: conditions(
-            input.if_match,
-            input.if_none_match,
-            input.if_modified_since,
-            input.if_unmodified_since,
-        ),
-    };
-    let read = s3.service.get_object(&caller, get, false).await.s3()?;
-    let d = describe(&read, input.checksum_mode.as_ref());
-    let meta = &read.row.meta;
-    Ok(S3Response::new(HeadObjectOutput {
-        accept_ranges: Some("bytes".to_owned()),
-        content_length: Some(d.content_length),
-        content_range: d.content_range,
-        content_type: Some(meta.content_type.clone().unwrap_or_else(|| "binary/octet-stream".to_owned())),
-        content_encoding: meta.content_encoding.clone(),
-        content_disposition: meta.content_disposition.clone(),
-        content_language: meta.content_language.clone(),
-        cache_control: meta.cache_control.clone(),
-        expires: meta.expires.clone(),
-        e_tag: Some(etag(&meta.etag)),
-        last_modified: Some(timestamp(read.row.ts)),
-        metadata: convert::metadata(meta),
-        parts_count: read.parts_count.map(|n| n as i32),
-        checksum_crc32: d.checksums.checksum_crc32,
-        checksum_crc32c: d.checksums.checksum_crc32c,
-        checksum_crc64nvme: d.checksums.checksum_crc64nvme,
-        checksum_sha1: d.checksums.checksum_sha1,
-        checksum_sha256: d.checksums.checksum_sha256,
-        ..Default::default()
-    }))
+    let checksum_mode = input.checksum_mode.clone();
+    let read = s3.service.get_object(&caller, get_request!(input), false).await.s3()?;
+    Ok(S3Response::new(object_headers!(HeadObjectOutput, read, checksum_mode.as_ref(), {})))
 }
 
 pub(crate) async fn delete_object(
@@ -352,16 +323,7 @@ pub(crate) async fn copy_object(
         Some("REPLACE") => true,
         Some(other) => return Err(s3_error!(InvalidArgument, "Unknown metadata directive: {other}")),
     };
-    let meta = convert::object_meta(
-        input.content_type,
-        input.content_encoding,
-        input.content_disposition,
-        input.content_language,
-        input.cache_control,
-        input.expires,
-        input.storage_class.map(|c| c.as_str().to_owned()),
-        input.metadata,
-    );
+    let meta = convert::object_meta!(input);
     let condition = put_condition(input.if_match, input.if_none_match)?;
     let dest = PutObject {
         bucket: input.bucket,
