@@ -34,6 +34,41 @@ pub use admin::ADMIN_PREFIX;
 /// bucket configurations) read into memory; s3s's default.
 const MAX_XML_BODY: usize = 20 << 20;
 
+/// The request text the gateway parses itself (s3s parses the rest), as
+/// plain functions for the fuzz targets in `fuzz/`. Each must answer any
+/// input with a value or an error, never a panic.
+#[doc(hidden)]
+pub mod fuzzing {
+    use http::{HeaderMap, HeaderName, HeaderValue};
+
+    /// A ListObjectsV2 continuation token.
+    pub fn continuation_token(token: &str) -> Option<String> {
+        crate::list::token_decode(token).ok()
+    }
+
+    /// An x-amz-copy-source-range header.
+    pub fn copy_source_range(value: &str) -> bool {
+        crate::multipart::copy_range(Some(value)).is_ok()
+    }
+
+    /// A Content-MD5 header.
+    pub fn content_md5(value: &str) -> Option<[u8; 16]> {
+        crate::convert::content_md5(Some(value)).ok().flatten()
+    }
+
+    /// x-amz-checksum-* and x-amz-trailer headers, given as (name, value)
+    /// pairs; true when the request's declarations are accepted.
+    pub fn declared_checksums(headers: &[(&[u8], &[u8])], sdk_algorithm: Option<&str>) -> bool {
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name), HeaderValue::from_bytes(value)) {
+                map.append(name, value);
+            }
+        }
+        crate::checksum::DeclaredChecksums::from_request(&map, sdk_algorithm, None).is_ok()
+    }
+}
+
 /// How the gateway is reached.
 #[derive(Debug, Clone, Default)]
 pub struct GatewayConfig {

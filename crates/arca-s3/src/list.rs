@@ -61,7 +61,7 @@ fn token_encode(marker: &str) -> String {
     URL_SAFE_NO_PAD.encode(marker)
 }
 
-fn token_decode(token: &str) -> S3Result<String> {
+pub(crate) fn token_decode(token: &str) -> S3Result<String> {
     URL_SAFE_NO_PAD
         .decode(token)
         .ok()

@@ -84,7 +84,7 @@ pub(crate) async fn upload_part(
 }
 
 /// x-amz-copy-source-range: `bytes=first-last`, both given.
-fn copy_range(value: Option<&str>) -> S3Result<Option<ByteRange>> {
+pub(crate) fn copy_range(value: Option<&str>) -> S3Result<Option<ByteRange>> {
     let Some(value) = value else { return Ok(None) };
     let invalid = || {
         s3_error!(InvalidArgument, "The x-amz-copy-source-range value must be of the form bytes=first-last")
