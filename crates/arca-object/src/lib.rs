@@ -13,6 +13,7 @@ mod conditions;
 mod error;
 mod keys;
 mod list;
+mod maintenance;
 mod multipart;
 mod names;
 mod object;
@@ -34,6 +35,7 @@ pub use arca_meta::{
 pub use conditions::{Conditions, etag_matches};
 pub use error::{ObjectError, ObjectResult, StdError};
 pub use keys::{generate_access_key, generate_secret_key};
+pub use maintenance::{MaintenanceConfig, start_maintenance};
 pub use multipart::{CompletedPart, MAX_PART_NUMBER, MIN_PART_SIZE};
 pub use names::{validate_bucket_name, validate_key};
 pub use object::{

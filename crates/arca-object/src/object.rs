@@ -224,13 +224,16 @@ impl ObjectService {
             (None, None) => (None, None),
         };
         let (start, end) = range.unwrap_or((0, size));
-        let body = with_body.then(|| {
-            if start == end {
-                Box::pin(stream::empty()) as BodyStream
-            } else {
-                read_body(self.inner.placement.clone(), &row.body, start, end)
-            }
-        });
+        let body = if !with_body || start == end {
+            with_body.then(|| Box::pin(stream::empty()) as BodyStream)
+        } else {
+            // The first piece is read before answering: a missing or corrupt
+            // first stripe (all of a small object) is then an error response
+            // rather than a 200 whose body breaks off.
+            let mut body = read_body(self.inner.placement.clone(), &row.body, start, end);
+            let first = body.next().await.transpose()?;
+            Some(Box::pin(stream::iter(first.map(Ok)).chain(body)) as BodyStream)
+        };
         Ok(ObjectRead { row, range, parts_count, body })
     }
 

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use arca_blob::{BlobStore, BlobStoreConfig};
 use arca_meta::{MetaConfig, MetaStore};
-use arca_object::{BlobPlacement, ObjectConfig, ObjectService};
+use arca_object::{BlobPlacement, MaintenanceConfig, ObjectConfig, ObjectService, start_maintenance};
 use arca_ring::{DeviceSpec, Ring, RingBuilder, ring_path_for};
 use arca_types::{Clock, NodeId};
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -65,16 +65,26 @@ struct FileConfig {
     stripe_size: Option<usize>,
     /// Bodies up to this size are stored inside their metadata row.
     inline_threshold: Option<usize>,
+    /// A blob volume file is sealed and a new one started at this size.
+    volume_size: Option<u64>,
+    /// Seconds the blobs of an overwritten or deleted object stay readable.
+    reclaim_grace_secs: Option<u64>,
+    /// Seconds between compaction passes over the blob volumes.
+    compact_interval_secs: Option<u64>,
+    /// A volume is compacted once this share of it is garbage.
+    compact_garbage_ratio: Option<f64>,
+    /// Seconds between scrubs (checksum audits) of the blob volumes.
+    scrub_interval_secs: Option<u64>,
 }
 
 struct Settings {
     data: PathBuf,
     listen: SocketAddr,
-    region: String,
     domain: Option<String>,
     root: Option<(String, String)>,
-    stripe_size: usize,
-    inline_threshold: usize,
+    object: ObjectConfig,
+    maintenance: MaintenanceConfig,
+    blob: BlobStoreConfig,
 }
 
 impl Settings {
@@ -99,14 +109,36 @@ impl Settings {
         if !(64 << 10..=64 << 20).contains(&stripe_size) {
             return Err("stripe_size must be between 64 KiB and 64 MiB".into());
         }
+        let blob_defaults = BlobStoreConfig::default();
+        let volume_size = file.volume_size.unwrap_or(blob_defaults.volume_size_limit);
+        if volume_size < 4 * stripe_size as u64 {
+            return Err("volume_size must hold at least four stripes".into());
+        }
+        let ratio = file.compact_garbage_ratio.unwrap_or(MaintenanceConfig::default().compact_garbage_ratio);
+        if !(ratio > 0.0 && ratio <= 1.0) {
+            return Err("compact_garbage_ratio must be above 0 and at most 1".into());
+        }
+        let secs = |value: Option<u64>, default: Duration| value.map_or(default, Duration::from_secs);
+        let maintenance_defaults = MaintenanceConfig::default();
         Ok(Settings {
             data: args.data.or(file.data).unwrap_or_else(|| PathBuf::from("arca-data")),
             listen: args.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9000))),
-            region: args.region.or(file.region).unwrap_or(defaults.region),
             domain: args.domain.or(file.domain),
             root,
-            stripe_size,
-            inline_threshold: file.inline_threshold.unwrap_or(defaults.inline_threshold).min(stripe_size),
+            object: ObjectConfig {
+                stripe_size,
+                inline_threshold: file.inline_threshold.unwrap_or(defaults.inline_threshold).min(stripe_size),
+                region: args.region.or(file.region).unwrap_or(defaults.region),
+                reclaim_grace: secs(file.reclaim_grace_secs, defaults.reclaim_grace),
+            },
+            maintenance: MaintenanceConfig {
+                compact_interval: secs(file.compact_interval_secs, maintenance_defaults.compact_interval)
+                    .max(Duration::from_secs(1)),
+                compact_garbage_ratio: ratio,
+                scrub_interval: secs(file.scrub_interval_secs, maintenance_defaults.scrub_interval)
+                    .max(Duration::from_secs(1)),
+            },
+            blob: BlobStoreConfig { volume_size_limit: volume_size, ..blob_defaults },
         })
     }
 }
@@ -208,8 +240,8 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     let mut local = HashMap::new();
     for device in ring.devices().iter().filter(|d| d.node == identity.ring_node) {
         let dir = settings.data.join("devices").join(&device.device);
-        let store = BlobStore::open(&dir, BlobStoreConfig::default())
-            .map_err(|e| format!("{}: {e}", dir.display()))?;
+        let store =
+            BlobStore::open(&dir, settings.blob.clone()).map_err(|e| format!("{}: {e}", dir.display()))?;
         local.insert(device.id, Arc::new(store));
     }
     if local.is_empty() {
@@ -222,15 +254,10 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     )
     .map_err(|e| format!("{}: {e}", meta_dir.display()))?;
 
-    let object_config = ObjectConfig {
-        stripe_size: settings.stripe_size,
-        inline_threshold: settings.inline_threshold,
-        region: settings.region.clone(),
-        ..ObjectConfig::default()
-    };
     let placement = Arc::new(BlobPlacement::new(ring.clone(), local));
     let clock = Arc::new(Clock::new(identity.node_id));
-    let service = ObjectService::new(Arc::new(meta), placement, clock, object_config);
+    start_maintenance(placement.clone(), settings.maintenance);
+    let service = ObjectService::new(Arc::new(meta), placement, clock, settings.object);
     bootstrap_root_key(&service, settings.root).await?;
 
     let s3 = arca_s3::build(service, &arca_s3::GatewayConfig { domain: settings.domain })?;
