@@ -7,15 +7,16 @@
 //! ([`crate::writer`]); reads go straight to fjall, which only ever holds
 //! durable writes in its memtables (see the writer for why).
 
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
 use arca_types::ObjectId;
-use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode, Readable};
 use serde::de::DeserializeOwned;
 
-use crate::rows::{BucketStats, EventRow};
+use crate::rows::{BucketStats, EventRow, ObjectBody, ObjectRow, PartRow};
 use crate::writer::{self, Job, Txn, WriterState};
 use crate::{MetaConfig, MetaError, Result, codec, keys};
 
@@ -155,6 +156,29 @@ impl MetaStore {
     /// rows they count.
     pub fn bucket_stats(&self, bucket: ObjectId) -> Result<BucketStats> {
         Ok(self.tables.get(Table::Counters, &keys::counter_key(bucket))?.unwrap_or_default())
+    }
+
+    /// Every body id a row refers to: the blob runs of striped objects and of
+    /// uploaded parts. Read from one snapshot, so a body moving from a part
+    /// row to an object row (a completing upload) is seen in one of them.
+    /// Garbage collection deletes blobs of bodies outside this set; the cost
+    /// is one pass over the objects and parts tables.
+    pub fn referenced_bodies(&self) -> Result<HashSet<ObjectId>> {
+        let snapshot = self.tables.db.snapshot();
+        let mut bodies = HashSet::new();
+        for guard in snapshot.iter(&self.tables.objects) {
+            let (_key, value) = guard.into_inner()?;
+            let row: ObjectRow = codec::decode(&value)?;
+            if let ObjectBody::Striped(manifest) = row.body {
+                bodies.extend(manifest.parts.iter().map(|p| p.body));
+            }
+        }
+        for guard in snapshot.iter(&self.tables.parts) {
+            let (_key, value) = guard.into_inner()?;
+            let row: PartRow = codec::decode(&value)?;
+            bodies.insert(row.body);
+        }
+        Ok(bodies)
     }
 
     /// Up to `limit` events with a sequence number above `seq`, in order.

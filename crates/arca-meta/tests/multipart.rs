@@ -215,3 +215,33 @@ fn upload_listing_follows_key_and_upload_id_markers() {
     let page = store.list_uploads(b, &q).unwrap();
     assert!(page.uploads.is_empty() && page.common_prefixes.is_empty() && !page.is_truncated);
 }
+
+#[test]
+fn referenced_bodies_follow_parts_into_their_object() {
+    let (_dir, store) = open_temp();
+    let b = ObjectId::random();
+    let up = upload(b, "big", 10);
+    store.create_upload(up.clone()).unwrap();
+    let p1 = part(up.upload_id, 1, 11);
+    let p2 = part(up.upload_id, 2, 12);
+    for p in [&p1, &p2] {
+        put_part(&store, &up, p).unwrap();
+    }
+    // An inline object refers to no body; a striped one to its part's.
+    store.put_object(object(b, "small", 13, 10), PutCondition::Always).unwrap();
+    let single = completed(b, "single", 14, &[&part(ObjectId::random(), 1, 14)]);
+    let single_body = match &single.body {
+        ObjectBody::Striped(m) => m.parts[0].body,
+        ObjectBody::Inline(_) => unreachable!("completed() builds a striped row"),
+    };
+    store.put_object(single, PutCondition::Always).unwrap();
+    let expected: std::collections::HashSet<ObjectId> = [p1.body, p2.body, single_body].into();
+    assert_eq!(store.referenced_bodies().unwrap(), expected);
+
+    // Completing with part 1 only: part 2's body is referenced by nothing.
+    store.complete_upload(b, "big", up.upload_id, completed(b, "big", 20, &[&p1])).unwrap();
+    assert_eq!(store.referenced_bodies().unwrap(), [p1.body, single_body].into());
+    // Deleting the object drops its body too.
+    store.delete_object(b, "big", ts(30)).unwrap();
+    assert_eq!(store.referenced_bodies().unwrap(), [single_body].into());
+}

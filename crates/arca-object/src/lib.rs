@@ -131,6 +131,7 @@ impl ObjectService {
     fn writer(&self) -> BodyWriter {
         BodyWriter {
             placement: self.inner.placement.clone(),
+            clock: self.inner.clock.clone(),
             reclaimer: self.inner.reclaimer.clone(),
             stripe_size: self.inner.config.stripe_size,
             inline_threshold: self.inner.config.inline_threshold,

@@ -9,13 +9,24 @@
 //!   which objects are hurt. (The replicator will restore them from a good
 //!   replica once objects have more than one.)
 //!
-//! Both run off the async threads, one store at a time, so upkeep never
+//! - Garbage collection: blobs that no row refers to — left by a crash
+//!   between storing a body and committing its row, or queued for deletion
+//!   when the process stopped (see `reclaim`) — are deleted every
+//!   `gc_interval`, once their body is older than `gc_min_age`. Body ids are
+//!   time-ordered, so a blob's age is read off its id; the age floor keeps
+//!   the sweep away from bodies whose upload is still running (their row is
+//!   not committed yet), so it must exceed the longest single upload.
+//!
+//! All run off the async threads, one store at a time, so upkeep never
 //! takes more than one core from serving.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use arca_blob::BlobStore;
+use arca_meta::MetaStore;
+use arca_types::ObjectId;
 
 use crate::placement::BlobPlacement;
 
@@ -25,6 +36,8 @@ pub struct MaintenanceConfig {
     /// A volume is rewritten once this share of its bytes is garbage.
     pub compact_garbage_ratio: f64,
     pub scrub_interval: Duration,
+    pub gc_interval: Duration,
+    pub gc_min_age: Duration,
 }
 
 impl Default for MaintenanceConfig {
@@ -33,19 +46,89 @@ impl Default for MaintenanceConfig {
             compact_interval: Duration::from_secs(60),
             compact_garbage_ratio: 0.3,
             scrub_interval: Duration::from_secs(24 * 3600),
+            gc_interval: Duration::from_secs(3600),
+            gc_min_age: Duration::from_secs(24 * 3600),
         }
     }
 }
 
 /// Starts the upkeep tasks; they run until the runtime stops.
-pub fn start_maintenance(placement: Arc<BlobPlacement>, config: MaintenanceConfig) {
+pub fn start_maintenance(placement: Arc<BlobPlacement>, meta: Arc<MetaStore>, config: MaintenanceConfig) {
     let stores: Vec<(u32, Arc<BlobStore>)> =
         placement.local_stores().map(|(id, s)| (id, s.clone())).collect();
     let ratio = config.compact_garbage_ratio;
     tokio::spawn(every(config.compact_interval, stores.clone(), move |device, store| {
         compact(device, store, ratio)
     }));
-    tokio::spawn(every(config.scrub_interval, stores, scrub));
+    tokio::spawn(every(config.scrub_interval, stores.clone(), scrub));
+    tokio::spawn(collect_garbage(meta, stores, config.gc_interval, config.gc_min_age));
+}
+
+async fn collect_garbage(
+    meta: Arc<MetaStore>,
+    stores: Vec<(u32, Arc<BlobStore>)>,
+    period: Duration,
+    min_age: Duration,
+) {
+    let mut ticks = tokio::time::interval(period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        // The cutoff is taken before the rows are read: a body created after
+        // it is left alone whatever the snapshot says about it.
+        let cutoff = wall_micros().saturating_sub(min_age.as_micros() as u64);
+        let meta = meta.clone();
+        let referenced = match tokio::task::spawn_blocking(move || meta.referenced_bodies()).await {
+            Ok(Ok(bodies)) => Arc::new(bodies),
+            Ok(Err(err)) => {
+                tracing::error!(error = %err, "garbage collection could not read the index");
+                continue;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "garbage collection failed");
+                continue;
+            }
+        };
+        for (device, store) in &stores {
+            let (device, store, referenced) = (*device, store.clone(), referenced.clone());
+            match tokio::task::spawn_blocking(move || sweep(&store, &referenced, cutoff)).await {
+                Ok((deleted, 0)) if deleted > 0 => {
+                    tracing::info!(device, deleted, "deleted unreferenced blobs")
+                }
+                Ok((deleted, failed)) if failed > 0 => {
+                    tracing::error!(device, deleted, failed, "could not delete some unreferenced blobs")
+                }
+                Ok(_) => {}
+                Err(err) => tracing::error!(device, error = %err, "garbage collection failed"),
+            }
+        }
+    }
+}
+
+/// Deletes the blobs of `store` whose body is older than `cutoff` and not
+/// referenced; returns (deleted, failed).
+fn sweep(store: &BlobStore, referenced: &HashSet<ObjectId>, cutoff: u64) -> (u64, u64) {
+    let (mut deleted, mut failed) = (0, 0);
+    for partition in store.partitions() {
+        for (id, _) in store.partition_blobs(partition) {
+            if id.object.created_micros() >= cutoff || referenced.contains(&id.object) {
+                continue;
+            }
+            match store.delete(&id) {
+                Ok(_) => deleted += 1,
+                Err(err) => {
+                    tracing::warn!(blob = %id, error = %err, "could not delete an unreferenced blob");
+                    failed += 1;
+                }
+            }
+        }
+    }
+    (deleted, failed)
+}
+
+fn wall_micros() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64)
 }
 
 async fn every(

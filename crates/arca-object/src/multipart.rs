@@ -28,14 +28,6 @@ pub struct CompletedPart {
     pub etag: String,
 }
 
-/// A new upload id whose first eight bytes are the creation time, so ids of
-/// one key sort in the order the uploads were started (as S3 lists them).
-fn time_ordered_id(micros: u64) -> ObjectId {
-    let mut id = ObjectId::random();
-    id.0[..8].copy_from_slice(&micros.to_be_bytes());
-    id
-}
-
 fn part_run(part: &PartRow) -> ManifestPart {
     ManifestPart {
         part_number: part.part_number,
@@ -72,7 +64,9 @@ impl ObjectService {
         let row = UploadRow {
             bucket: bucket.id,
             key: key.to_owned(),
-            upload_id: time_ordered_id(now.micros),
+            // Time-ordered: ids of one key sort in the order the uploads were
+            // started, as S3 lists them.
+            upload_id: ObjectId::time_ordered(now.micros),
             initiated: now,
             meta,
             ts: now,

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use arca_types::{BlobId, ObjectId};
+use arca_types::{BlobId, Clock, ObjectId};
 use bytes::{Bytes, BytesMut};
 use futures::{Stream, StreamExt};
 use md5::{Digest, Md5};
@@ -50,6 +50,7 @@ impl WrittenBody {
 
 pub(crate) struct BodyWriter {
     pub placement: Arc<BlobPlacement>,
+    pub clock: Arc<Clock>,
     pub reclaimer: Reclaimer,
     pub stripe_size: usize,
     /// Bodies up to this size are kept inline when allowed.
@@ -81,7 +82,9 @@ impl BodyWriter {
         if expected_len.is_some_and(|len| len > MAX_OBJECT_SIZE) {
             return Err(ObjectError::EntityTooLarge);
         }
-        let mut stripes = Stripes { body: ObjectId::random(), written: 0, pending: None };
+        // Time-ordered: garbage collection reads a body's age off its id.
+        let body_id = ObjectId::time_ordered(self.clock.now().micros);
+        let mut stripes = Stripes { body: body_id, written: 0, pending: None };
         let result = self.write_stripes(body, expected_len, allow_inline, &mut stripes).await;
         if result.is_err() {
             if let Some(pending) = stripes.pending.take() {

@@ -22,6 +22,23 @@ impl ObjectId {
         ObjectId(bytes)
     }
 
+    /// A fresh id whose first eight bytes are `micros` (big-endian) and the
+    /// rest random: ids made this way sort by creation time, and their age
+    /// can be read back with [`ObjectId::created_micros`].
+    pub fn time_ordered(micros: u64) -> Self {
+        let mut id = ObjectId::random();
+        id.0[..8].copy_from_slice(&micros.to_be_bytes());
+        id
+    }
+
+    /// The creation time of an id made by [`ObjectId::time_ordered`] (for
+    /// any other id, a meaningless number).
+    pub fn created_micros(&self) -> u64 {
+        let mut micros = [0u8; 8];
+        micros.copy_from_slice(&self.0[..8]);
+        u64::from_be_bytes(micros)
+    }
+
     pub fn as_bytes(&self) -> &[u8; 16] {
         &self.0
     }
@@ -116,6 +133,15 @@ mod tests {
             let id = ObjectId(a);
             prop_assert_eq!(id.to_string().parse::<ObjectId>().unwrap(), id);
         }
+    }
+
+    #[test]
+    fn time_ordered_ids_sort_by_time_and_tell_it() {
+        let a = ObjectId::time_ordered(1_000);
+        let b = ObjectId::time_ordered(2_000);
+        assert!(a < b);
+        assert_eq!(a.created_micros(), 1_000);
+        assert_ne!(ObjectId::time_ordered(5), ObjectId::time_ordered(5));
     }
 
     #[test]

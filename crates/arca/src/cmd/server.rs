@@ -75,6 +75,11 @@ struct FileConfig {
     compact_garbage_ratio: Option<f64>,
     /// Seconds between scrubs (checksum audits) of the blob volumes.
     scrub_interval_secs: Option<u64>,
+    /// Seconds between sweeps for blobs no row refers to.
+    gc_interval_secs: Option<u64>,
+    /// Unreferenced blobs younger than this are left alone: it must exceed
+    /// the longest single upload (an object or a part).
+    gc_min_age_secs: Option<u64>,
 }
 
 struct Settings {
@@ -137,6 +142,9 @@ impl Settings {
                 compact_garbage_ratio: ratio,
                 scrub_interval: secs(file.scrub_interval_secs, maintenance_defaults.scrub_interval)
                     .max(Duration::from_secs(1)),
+                gc_interval: secs(file.gc_interval_secs, maintenance_defaults.gc_interval)
+                    .max(Duration::from_secs(1)),
+                gc_min_age: secs(file.gc_min_age_secs, maintenance_defaults.gc_min_age),
             },
             blob: BlobStoreConfig { volume_size_limit: volume_size, ..blob_defaults },
         })
@@ -256,8 +264,9 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
 
     let placement = Arc::new(BlobPlacement::new(ring.clone(), local));
     let clock = Arc::new(Clock::new(identity.node_id));
-    start_maintenance(placement.clone(), settings.maintenance);
-    let service = ObjectService::new(Arc::new(meta), placement, clock, settings.object);
+    let meta = Arc::new(meta);
+    start_maintenance(placement.clone(), meta.clone(), settings.maintenance);
+    let service = ObjectService::new(meta, placement, clock, settings.object);
     bootstrap_root_key(&service, settings.root).await?;
 
     let s3 = arca_s3::build(service, &arca_s3::GatewayConfig { domain: settings.domain })?;
