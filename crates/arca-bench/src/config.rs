@@ -194,6 +194,8 @@ pub struct BenchConfig {
     pub list_max_keys: u32,
     /// Print a progress line on stderr while running.
     pub progress: bool,
+    /// A process (the server, on this machine) whose CPU time the report gives.
+    pub server_pid: Option<u32>,
 }
 
 impl BenchConfig {
@@ -220,6 +222,7 @@ impl BenchConfig {
             sign_payload: false,
             list_max_keys: 1000,
             progress: true,
+            server_pid: None,
         }
     }
 

@@ -18,6 +18,7 @@ use rand::{Rng, RngExt, SeedableRng};
 use tokio::task::JoinSet;
 
 use crate::config::{BenchConfig, Mode, Stop};
+use crate::cpu::{CpuSnapshot, CpuUsage};
 use crate::data::{DataPool, mix64};
 use crate::mixed::LiveSet;
 use crate::ops::{self, Ctx, OpError};
@@ -142,6 +143,7 @@ async fn prepare_and_measure(
         Stop::Duration(_) => None,
     };
     let progress = Progress::start(config.progress, config.mode.name(), live.clone(), total);
+    let cpu_before = CpuSnapshot::take(config.server_pid);
     let began = Instant::now();
     let mut workers = JoinSet::new();
     for index in 0..config.concurrency {
@@ -158,6 +160,7 @@ async fn prepare_and_measure(
         }
     }
     let elapsed = began.elapsed();
+    let cpu = CpuUsage::between(&cpu_before, &CpuSnapshot::take(config.server_pid));
     progress.finish().await;
 
     Ok(BenchReport::new(
@@ -174,6 +177,7 @@ async fn prepare_and_measure(
             elapsed,
             interrupted: interrupted.load(Ordering::Relaxed),
             list_mode: config.mode == Mode::List,
+            cpu,
         },
         &recorder,
     ))

@@ -28,15 +28,19 @@
 //! Progress goes to stderr; the result to stdout, as a table or, with
 //! `--json`, as one JSON object: `mode`, `ops`, `errors`, `seconds`,
 //! `ops_per_sec`, `mb_per_sec` (10^6 bytes), `latency_ms` {`p50`, `p90`,
-//! `p99`, `max`, `mean`}, and details (`errors_by_code`, `operations` per kind,
-//! `bytes`, `objects`, `prepare_seconds`, ...).
+//! `p99`, `max`, `mean`}, `cpu` (CPU seconds of the timed phase: this
+//! process, the `--server-pid` process, the machine), and details
+//! (`errors_by_code`, `operations` per kind, `bytes`, `objects`,
+//! `prepare_seconds`, ...).
 //!
 //! Modules: [`config`] (options), [`size`], [`data`] (object contents),
 //! [`ops`] (one operation each), `mixed` (the live object set of mixed runs),
-//! [`stats`] (histograms and tallies), `engine` (phases and workers),
-//! `progress` (the live line), [`report`] (JSON and table).
+//! [`stats`] (histograms and tallies), [`cpu`] (CPU time of the timed
+//! phase), `engine` (phases and workers), `progress` (the live line),
+//! [`report`] (JSON and table).
 
 pub mod config;
+pub mod cpu;
 pub mod data;
 mod engine;
 mod interrupt;

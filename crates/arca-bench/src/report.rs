@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::cpu::CpuUsage;
 use crate::stats::{Histogram, OpKind, OpStats, Recorder};
 
 /// Latency percentiles in milliseconds.
@@ -85,6 +86,8 @@ pub struct BenchReport {
     pub keys_listed: Option<u64>,
     /// Whether the run was cut short by an interrupt.
     pub interrupted: bool,
+    /// CPU seconds used during the timed phase (Linux; absent figures are null).
+    pub cpu: CpuUsage,
 }
 
 /// What the engine knows when the timed phase is over.
@@ -101,6 +104,7 @@ pub struct RunFacts {
     pub elapsed: Duration,
     pub interrupted: bool,
     pub list_mode: bool,
+    pub cpu: CpuUsage,
 }
 
 impl BenchReport {
@@ -158,6 +162,7 @@ impl BenchReport {
             operations,
             keys_listed: facts.list_mode.then(|| recorder.ops.get(&OpKind::List).map_or(0, |s| s.items)),
             interrupted: facts.interrupted,
+            cpu: facts.cpu,
         }
     }
 
@@ -213,6 +218,9 @@ impl BenchReport {
             let per_sec = if self.seconds > 0.0 { keys as f64 / self.seconds } else { 0.0 };
             let _ = writeln!(out, "\nkeys listed: {keys} ({per_sec:.0} keys/s)");
         }
+        if let Some(line) = self.cpu_line() {
+            let _ = writeln!(out, "\n{line}");
+        }
         if !self.errors_by_code.is_empty() {
             let _ = writeln!(out, "\nerrors by code:");
             for (code, n) in &self.errors_by_code {
@@ -221,6 +229,31 @@ impl BenchReport {
             }
         }
         out
+    }
+}
+
+impl BenchReport {
+    /// `CPU during the timed phase: bench 1.20 s, server 3.40 s, others 0.10 s,
+    /// machine busy 4.70 of 6.00 s (2 cores)`, when the figures exist.
+    fn cpu_line(&self) -> Option<String> {
+        let cpu = &self.cpu;
+        let busy = cpu.machine_busy_seconds?;
+        let mut line = String::from("CPU during the timed phase:");
+        if let Some(bench) = cpu.bench_seconds {
+            let _ = write!(line, " bench {bench:.2} s,");
+        }
+        if let Some(server) = cpu.server_seconds {
+            let _ = write!(line, " server {server:.2} s,");
+        }
+        if let Some(other) = cpu.other_seconds() {
+            let _ = write!(line, " others {other:.2} s,");
+        }
+        let _ = write!(line, " machine busy {busy:.2}");
+        if let Some(total) = cpu.machine_seconds {
+            let _ = write!(line, " of {total:.2}");
+        }
+        let _ = write!(line, " s ({} cores)", cpu.cores);
+        Some(line)
     }
 }
 
@@ -251,6 +284,7 @@ mod tests {
             elapsed: Duration::from_secs(2),
             interrupted: false,
             list_mode: false,
+            cpu: CpuUsage::default(),
         }
     }
 

@@ -31,7 +31,10 @@ written under <prefix><run id>/ and deleted at the end unless --keep.
 
 Output: progress on stderr; the report on stdout, a table or (--json) one JSON
 object with mode, ops, errors, seconds, ops_per_sec, mb_per_sec (10^6 bytes/s),
-latency_ms {p50, p90, p99, max, mean}, errors_by_code and per-operation details.
+latency_ms {p50, p90, p99, max, mean}, errors_by_code, per-operation details, and
+cpu {bench_seconds, server_seconds, machine_busy_seconds, machine_seconds, cores}:
+the CPU time of the timed phase used by arca bench, by the process given with
+--server-pid, and by the whole machine (Linux /proc; null elsewhere).
 Exit status 0 when every operation succeeded, 1 when any failed.
 
 Ctrl-C ends the run early (operations in flight finish, then the report and
@@ -137,6 +140,10 @@ struct BenchOptions {
     /// No progress line (the report is still printed).
     #[arg(long, short)]
     quiet: bool,
+
+    /// Also report the CPU time this process (the server, on this machine) used during the timed phase (Linux).
+    #[arg(long, value_name = "PID")]
+    server_pid: Option<u32>,
 }
 
 fn parse_mode(text: &str) -> Result<Mode, String> {
@@ -175,6 +182,7 @@ impl BenchOptions {
         config.sign_payload = self.sign_payload;
         config.list_max_keys = self.list_max_keys;
         config.progress = !self.quiet;
+        config.server_pid = self.server_pid;
         config
     }
 }
