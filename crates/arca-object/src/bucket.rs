@@ -34,31 +34,35 @@ impl ObjectService {
             deleted: false,
         };
         let created = row.clone();
-        match self.with_meta(move |m| m.create_bucket(row)).await {
-            Ok(()) => Ok(created),
-            Err(ObjectError::BucketAlreadyExists) => {
-                // Tell the owner apart from everyone else, as S3 does.
-                match self
-                    .with_meta({
-                        let name = name.to_owned();
-                        move |m| m.get_bucket(&name)
-                    })
-                    .await?
-                {
-                    Some(existing) if existing.owner == caller.access_key => {
-                        Err(ObjectError::BucketAlreadyOwnedByYou)
-                    }
-                    _ => Err(ObjectError::BucketAlreadyExists),
+        let result = self
+            .inner
+            .buckets
+            .change(async {
+                self.with_meta(move |m| m.create_bucket(row)).await?;
+                Ok((created.clone(), vec![(created.name.clone(), Some(created))]))
+            })
+            .await;
+        match result {
+            // Tell the owner apart from everyone else, as S3 does.
+            Err(ObjectError::BucketAlreadyExists) => match self.bucket_row(name).await? {
+                Some(existing) if existing.owner == caller.access_key => {
+                    Err(ObjectError::BucketAlreadyOwnedByYou)
                 }
-            }
-            Err(err) => Err(err),
+                _ => Err(ObjectError::BucketAlreadyExists),
+            },
+            other => other,
         }
+    }
+
+    /// The live bucket `name`, whoever may use it.
+    async fn bucket_row(&self, name: &str) -> ObjectResult<Option<BucketRow>> {
+        let owned = name.to_owned();
+        self.inner.buckets.get(name, self.with_meta(move |m| m.get_bucket(&owned))).await
     }
 
     /// The bucket `name`, if it exists and the caller may use it.
     pub async fn bucket(&self, caller: &Caller, name: &str) -> ObjectResult<BucketRow> {
-        let name = name.to_owned();
-        let bucket = self.with_meta(move |m| m.get_bucket(&name)).await?.ok_or(ObjectError::NoSuchBucket)?;
+        let bucket = self.bucket_row(name).await?.ok_or(ObjectError::NoSuchBucket)?;
         if caller.may_use(&bucket) { Ok(bucket) } else { Err(ObjectError::AccessDenied) }
     }
 
@@ -69,9 +73,14 @@ impl ObjectService {
             return Err(ObjectError::AccessDenied);
         }
         let ts = self.clock().now();
-        let name = name.to_owned();
-        self.with_meta(move |m| m.delete_bucket(&name, ts)).await?;
-        Ok(())
+        let owned = name.to_owned();
+        self.inner
+            .buckets
+            .change(async {
+                self.with_meta(move |m| m.delete_bucket(&owned, ts)).await?;
+                Ok(((), vec![(name.to_owned(), None)]))
+            })
+            .await
     }
 
     /// The buckets the caller may use, by name.
@@ -99,8 +108,13 @@ impl ObjectService {
         }
         bucket.ts = self.clock().now();
         let row = bucket.clone();
-        self.with_meta(move |m| m.update_bucket(row)).await?;
-        Ok(bucket)
+        self.inner
+            .buckets
+            .change(async {
+                self.with_meta(move |m| m.update_bucket(row)).await?;
+                Ok((bucket.clone(), vec![(bucket.name.clone(), Some(bucket))]))
+            })
+            .await
     }
 
     /// Objects, bytes and live uploads of a bucket.

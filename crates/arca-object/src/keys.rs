@@ -52,8 +52,8 @@ fn check_key_text(what: &str, value: &str, min: usize, max: usize) -> ObjectResu
 impl ObjectService {
     /// The live key `access_key`, if any.
     pub async fn key(&self, access_key: &str) -> ObjectResult<Option<KeyRow>> {
-        let access_key = access_key.to_owned();
-        self.with_meta(move |m| m.get_key(&access_key)).await
+        let owned = access_key.to_owned();
+        self.inner.keys.get(access_key, self.with_meta(move |m| m.get_key(&owned))).await
     }
 
     pub async fn list_keys(&self) -> ObjectResult<Vec<KeyRow>> {
@@ -102,8 +102,13 @@ impl ObjectService {
             deleted: false,
         };
         let stored = row.clone();
-        self.with_meta(move |m| m.put_key(stored)).await?;
-        Ok(row)
+        self.inner
+            .keys
+            .change(async {
+                self.with_meta(move |m| m.put_key(stored)).await?;
+                Ok((row.clone(), vec![(row.access_key.clone(), Some(row))]))
+            })
+            .await
     }
 
     /// Makes `access_key`/`secret_key` the root key, replacing any other
@@ -121,8 +126,14 @@ impl ObjectService {
 
     pub async fn delete_key(&self, access_key: &str) -> ObjectResult<bool> {
         let ts = self.clock().now();
-        let access_key = access_key.to_owned();
-        self.with_meta(move |m| m.delete_key(&access_key, ts)).await
+        let owned = access_key.to_owned();
+        self.inner
+            .keys
+            .change(async {
+                let existed = self.with_meta(move |m| m.delete_key(&owned, ts)).await?;
+                Ok((existed, vec![(access_key.to_owned(), None)]))
+            })
+            .await
     }
 }
 

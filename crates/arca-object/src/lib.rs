@@ -9,6 +9,7 @@
 //! through `spawn_blocking`.
 
 mod bucket;
+mod catalog;
 mod conditions;
 mod error;
 mod keys;
@@ -45,6 +46,7 @@ pub use placement::BlobPlacement;
 pub use read::BodyStream;
 pub use write::MAX_OBJECT_SIZE;
 
+use catalog::Cached;
 use reclaim::Reclaimer;
 use write::BodyWriter;
 
@@ -92,6 +94,8 @@ struct Inner {
     clock: Arc<Clock>,
     config: ObjectConfig,
     reclaimer: Reclaimer,
+    keys: Cached<KeyRow>,
+    buckets: Cached<BucketRow>,
 }
 
 impl ObjectService {
@@ -103,7 +107,17 @@ impl ObjectService {
         config: ObjectConfig,
     ) -> Self {
         let reclaimer = Reclaimer::start(placement.clone(), config.reclaim_grace);
-        ObjectService { inner: Arc::new(Inner { meta, placement, clock, config, reclaimer }) }
+        ObjectService {
+            inner: Arc::new(Inner {
+                meta,
+                placement,
+                clock,
+                config,
+                reclaimer,
+                keys: Cached::new(),
+                buckets: Cached::new(),
+            }),
+        }
     }
 
     pub fn config(&self) -> &ObjectConfig {
