@@ -2,6 +2,10 @@
 BucketAlreadyExists), HeadBucket, DeleteBucket (BucketNotEmpty),
 GetBucketLocation, GetBucketVersioning."""
 
+import os
+import socket
+import time
+
 import pytest
 from botocore.exceptions import ClientError
 
@@ -125,6 +129,32 @@ def test_delete_bucket_with_an_upload_in_progress(s3, bucket):
     s3.abort_multipart_upload(Bucket=bucket, Key="pending", UploadId=up["UploadId"])
     s3.delete_bucket(Bucket=bucket)
     assert bucket not in bucket_names(s3)
+
+
+def test_delete_bucket_while_a_put_streams_into_it(server, s3, bucket):
+    # The PUT passed its bucket check before the bucket was deleted; its
+    # row must not land in the dead bucket (nor in a new one of that name).
+    body = os.urandom(1 << 20)
+    path = f"/{bucket}/late"
+    signed = rawhttp.sign("PUT", path, f"127.0.0.1:{server.port}", {"content-length": str(len(body))},
+                          rawhttp.UNSIGNED)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(rawhttp.request_head("PUT", path, signed.headers) + body[:1000])
+        time.sleep(0.3)
+        s3.delete_bucket(Bucket=bucket)
+        s3.create_bucket(Bucket=bucket)
+        sock.sendall(body[1000:])
+        answer = b""
+        while not rawhttp.answer_complete(answer):
+            data = sock.recv(65536)
+            if not data:
+                break
+            answer += data
+    assert rawhttp.parse_status(answer) == (404, "NoSuchBucket"), answer[:300]
+    assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
+    # The recreated bucket is empty, so it can be deleted again.
+    s3.delete_bucket(Bucket=bucket)
+    s3.create_bucket(Bucket=bucket)
 
 
 def test_missing_bucket(s3):

@@ -52,8 +52,9 @@ fn close_upload(txn: &mut Txn<'_>, key: Vec<u8>, upload: UploadRow, ts: Timestam
 
 impl MetaStore {
     /// Starts a multipart upload: a live upload row, counted in the bucket's
-    /// `uploads`, and an `UploadCreated` event. `Stale` if a row with that
-    /// upload id and a timestamp at or above `row.ts` exists.
+    /// `uploads`, and an `UploadCreated` event. `NoSuchBucket` if the bucket
+    /// is known and no longer live; `Stale` if a row with that upload id and
+    /// a timestamp at or above `row.ts` exists.
     pub fn create_upload(&self, row: UploadRow) -> Result<()> {
         keys::check_object_key(&row.key)?;
         if row.deleted {
@@ -61,6 +62,7 @@ impl MetaStore {
         }
         let key = keys::upload_key(self.index_partition(row.bucket), row.bucket, &row.key, row.upload_id);
         self.submit(move |txn| {
+            txn.check_bucket_live(row.bucket)?;
             let stored: Option<UploadRow> = txn.get(Table::Uploads, &key)?;
             if let Some(stored) = &stored {
                 if stored.ts >= row.ts {

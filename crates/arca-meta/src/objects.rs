@@ -23,8 +23,10 @@ impl MetaStore {
 
     /// Stores an object row, if `cond` holds and no newer row is stored.
     ///
-    /// The condition is checked against the live row, atomically with the
-    /// write: `Err(PreconditionFailed)` if it does not hold. Then last writer
+    /// `Err(NoSuchBucket)` if the row's bucket is known to this index and no
+    /// longer live. The condition is checked against the live row,
+    /// atomically with the write: `Err(PreconditionFailed)` if it does not
+    /// hold. Then last writer
     /// wins: if the stored row (live or tombstone) has a timestamp at or
     /// above `row.ts`, nothing is written and `applied` is `false`.
     /// Otherwise the row, the bucket's counters and an `ObjectCreated` event
@@ -110,6 +112,9 @@ pub(crate) fn put_in(
     cond: &PutCondition,
     kind: EventKind,
 ) -> Result<PutOutcome> {
+    if !row.deleted {
+        txn.check_bucket_live(row.bucket)?;
+    }
     let key = keys::object_key(partition, row.bucket, &row.key);
     let stored: Option<ObjectRow> = txn.get(Table::Objects, &key)?;
     let live = stored.as_ref().filter(|r| !r.deleted);

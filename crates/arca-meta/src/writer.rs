@@ -31,7 +31,7 @@ use serde::de::DeserializeOwned;
 
 use crate::rows::{BucketRow, BucketStats, EventKind, EventRow};
 use crate::store::{Table, Tables};
-use crate::{MetaConfig, Result, codec, keys};
+use crate::{MetaConfig, MetaError, Result, codec, keys};
 
 /// Answers a caller once its group is committed (or failed to commit).
 pub(crate) type Reply = Box<dyn FnOnce(Result<()>) + Send>;
@@ -233,6 +233,25 @@ impl<'a> Txn<'a> {
     /// Records a bucket's name for the events of its objects.
     pub fn name_bucket(&mut self, id: ObjectId, name: &str) {
         self.state.bucket_names.insert(id, name.to_owned());
+    }
+
+    /// `NoSuchBucket` if this index has seen bucket `id` and it is no longer
+    /// live (deleted, or its name now belongs to another bucket).
+    ///
+    /// Checked here, in the serialized writer, because a gateway's own check
+    /// happens before it streams the body: a DeleteBucket committed in
+    /// between would otherwise leave a row nobody can list or free. "Seen"
+    /// is every bucket created since the store opened plus the id of each
+    /// name's stored row, live or tombstone, so the race is closed exactly
+    /// (both sides run in this process). A bucket this index has never seen
+    /// passes: a replica may learn of an object before it learns of its
+    /// bucket.
+    pub fn check_bucket_live(&self, id: ObjectId) -> Result<()> {
+        let Some(name) = self.state.bucket_names.get(&id) else { return Ok(()) };
+        match self.get::<BucketRow>(Table::Buckets, name.as_bytes())? {
+            Some(row) if row.id == id && !row.deleted => Ok(()),
+            _ => Err(MetaError::NoSuchBucket),
+        }
     }
 
     /// Folds the counter changes and events into the staged writes and

@@ -74,3 +74,53 @@ fn access_keys_put_list_delete() {
     // Key writes are not events (the log must not carry secrets).
     assert!(store.events_after(0, 10).unwrap().is_empty());
 }
+
+#[test]
+fn no_row_lands_in_a_deleted_bucket() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = || arca_meta::MetaStore::open(dir.path(), Default::default()).unwrap();
+    let store = open();
+    let gone = bucket_row("gone", 10);
+    let photos = bucket_row("photos", 10);
+    for row in [&gone, &photos] {
+        store.create_bucket(row.clone()).unwrap();
+        store.delete_bucket(&row.name, ts(11)).unwrap();
+    }
+    let upload = |bucket, micros| arca_meta::UploadRow {
+        bucket,
+        key: "k".into(),
+        upload_id: arca_types::ObjectId::random(),
+        initiated: ts(micros),
+        meta: Default::default(),
+        ts: ts(micros),
+        deleted: false,
+    };
+    let refused = |store: &arca_meta::MetaStore, bucket, micros| {
+        // A gateway that checked the bucket before DeleteBucket committed
+        // still cannot leave an object or an upload behind in it.
+        let put = store.put_object(object(bucket, "k", micros, 1), PutCondition::Always);
+        assert!(matches!(put, Err(MetaError::NoSuchBucket)), "{put:?}");
+        let created = store.create_upload(upload(bucket, micros));
+        assert!(matches!(created, Err(MetaError::NoSuchBucket)), "{created:?}");
+    };
+    refused(&store, gone.id, 12);
+    refused(&store, photos.id, 12);
+
+    // Its name taken by a new bucket, the old id stays dead; the new one works.
+    let again = bucket_row("photos", 13);
+    store.create_bucket(again.clone()).unwrap();
+    refused(&store, photos.id, 14);
+    store.put_object(object(again.id, "k", 15, 1), PutCondition::Always).unwrap();
+    drop(store);
+
+    // A tombstone is remembered across a restart.
+    let store = open();
+    refused(&store, gone.id, 16);
+    assert_eq!(store.bucket_stats(gone.id).unwrap(), Default::default());
+    assert_eq!(store.bucket_stats(photos.id).unwrap(), Default::default());
+    assert_eq!(store.bucket_stats(again.id).unwrap().objects, 1);
+    // A bucket the index has never seen passes: a replica may learn of an
+    // object before its bucket.
+    let unseen = arca_types::ObjectId::random();
+    store.put_object(object(unseen, "k", 17, 1), PutCondition::Always).unwrap();
+}
