@@ -6,10 +6,14 @@
 - Checksums on every read and the scrub (auditor): a flipped byte in a
   volume is never served as data; the GET fails with an error and the scrub
   reports the blob.
+- Garbage collection: blobs a crash left without a row are found and freed.
+- Index upkeep: old tombstones and events are removed; live objects, open
+  uploads and event numbering are untouched, also across a restart.
 """
 
 import hashlib
 import os
+import re
 import time
 
 import pytest
@@ -157,3 +161,55 @@ def test_garbage_collection_finds_blobs_a_crash_left_behind(start_server, tmp_pa
         MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]},
     )
     assert s3.get_object(Bucket=bucket, Key="pending")["Body"].read() == part
+
+
+def upkeep_totals(log):
+    """Sums of the counts in the index upkeep's log lines."""
+    log = re.sub(r"\x1b\[[0-9;]*m", "", log)
+    totals = {"object_tombstones": 0, "upload_tombstones": 0, "events": 0}
+    for line in log.splitlines():
+        if "index upkeep removed" in line:
+            for name in totals:
+                totals[name] += int(re.search(rf"\b{name}=(\d+)", line).group(1))
+    return totals
+
+
+def test_index_upkeep_drops_old_tombstones_and_events(start_server, tmp_path):
+    settings = dict(index_upkeep_interval_secs=1, tombstone_reclaim_age_secs=2, event_retention_secs=2)
+    srv = upkeep_server(start_server, tmp_path, index_upkeep_interval_secs=3600)
+    s3 = srv.client()
+    bucket = unique_name()
+    s3.create_bucket(Bucket=bucket)  # event 1
+    bodies = {f"obj-{i:02d}": os.urandom(100 + i) for i in range(30)}  # events 2-31
+    for key, body in bodies.items():
+        s3.put_object(Bucket=bucket, Key=key, Body=body)
+    doomed = sorted(bodies)[:20]  # events 32-51
+    s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in doomed], "Quiet": True})
+    for key in doomed:
+        del bodies[key]
+    aborted = s3.create_multipart_upload(Bucket=bucket, Key="aborted")["UploadId"]  # event 52
+    s3.abort_multipart_upload(Bucket=bucket, Key="aborted", UploadId=aborted)  # event 53
+    pending = s3.create_multipart_upload(Bucket=bucket, Key="pending")["UploadId"]  # event 54
+    srv.terminate()
+
+    write_config(tmp_path / "arca.toml", **settings)
+    srv.start()
+    # Everything is older than the cutoffs after two seconds: every
+    # tombstone goes, every event but the newest (numbering resumes from it).
+    expected = {"object_tombstones": 20, "upload_tombstones": 1, "events": 53}
+    assert wait_for(lambda: upkeep_totals(srv.tail_log(1_000_000)) == expected), (
+        upkeep_totals(srv.tail_log(1_000_000)), srv.tail_log())
+
+    s3 = srv.client()
+    assert sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]) == sorted(bodies)
+    for key, body in bodies.items():
+        assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == body
+    assert [u["UploadId"] for u in s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])] == [pending]
+    s3.abort_multipart_upload(Bucket=bucket, Key="pending", UploadId=pending)
+    srv.terminate()
+    srv.start()
+    s3 = srv.client()
+    assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == len(bodies)
+    # Deleting what is left leaves the bucket empty by its counters.
+    s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in bodies], "Quiet": True})
+    s3.delete_bucket(Bucket=bucket)

@@ -26,6 +26,7 @@ mod multipart;
 mod objects;
 mod rows;
 mod store;
+mod upkeep;
 mod writer;
 
 use std::sync::Arc;
@@ -38,6 +39,7 @@ pub use rows::{
     ObjectRow, PartRow, Row, UploadRow,
 };
 pub use store::MetaStore;
+pub use upkeep::Reclaimed;
 
 /// How a [`MetaStore`] is opened.
 #[derive(Debug, Clone)]

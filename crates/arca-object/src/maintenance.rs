@@ -1,4 +1,4 @@
-//! Background upkeep of this node's blob stores.
+//! Background upkeep of this node's blob stores and index.
 //!
 //! - Compaction: deleted and overwritten blobs leave garbage in their
 //!   volumes (Q6: a delete only marks); every `compact_interval` each store
@@ -17,6 +17,11 @@
 //!   the sweep away from bodies whose upload is still running (their row is
 //!   not committed yet), so it must exceed the longest single upload.
 //!
+//! - Index upkeep: every `index_upkeep_interval` the index drops object and
+//!   upload tombstones older than `tombstone_reclaim_age` (by then no write
+//!   they must order can still arrive) and events older than
+//!   `event_retention`.
+//!
 //! All run off the async threads, one store at a time, so upkeep never
 //! takes more than one core from serving.
 
@@ -26,7 +31,7 @@ use std::time::Duration;
 
 use arca_blob::BlobStore;
 use arca_meta::MetaStore;
-use arca_types::ObjectId;
+use arca_types::{ObjectId, Timestamp};
 
 use crate::placement::BlobPlacement;
 
@@ -38,6 +43,12 @@ pub struct MaintenanceConfig {
     pub scrub_interval: Duration,
     pub gc_interval: Duration,
     pub gc_min_age: Duration,
+    pub index_upkeep_interval: Duration,
+    /// Tombstones older than this are removed: it must exceed the longest a
+    /// write can be delayed (a replica down, a handoff not yet delivered).
+    pub tombstone_reclaim_age: Duration,
+    /// Events older than this are removed from the log.
+    pub event_retention: Duration,
 }
 
 impl Default for MaintenanceConfig {
@@ -48,6 +59,10 @@ impl Default for MaintenanceConfig {
             scrub_interval: Duration::from_secs(24 * 3600),
             gc_interval: Duration::from_secs(3600),
             gc_min_age: Duration::from_secs(24 * 3600),
+            index_upkeep_interval: Duration::from_secs(3600),
+            // Swift's reclaim_age.
+            tombstone_reclaim_age: Duration::from_secs(7 * 24 * 3600),
+            event_retention: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }
@@ -61,7 +76,34 @@ pub fn start_maintenance(placement: Arc<BlobPlacement>, meta: Arc<MetaStore>, co
         compact(device, store, ratio)
     }));
     tokio::spawn(every(config.scrub_interval, stores.clone(), scrub));
-    tokio::spawn(collect_garbage(meta, stores, config.gc_interval, config.gc_min_age));
+    tokio::spawn(collect_garbage(meta.clone(), stores, config.gc_interval, config.gc_min_age));
+    tokio::spawn(index_upkeep(meta, config));
+}
+
+async fn index_upkeep(meta: Arc<MetaStore>, config: MaintenanceConfig) {
+    let mut ticks = tokio::time::interval(config.index_upkeep_interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        let meta = meta.clone();
+        let now = wall_micros();
+        let cutoff = |age: Duration| Timestamp::new(now.saturating_sub(age.as_micros() as u64), 0);
+        let (tombstones, events) = (cutoff(config.tombstone_reclaim_age), cutoff(config.event_retention));
+        let pass = tokio::task::spawn_blocking(move || {
+            Ok::<_, arca_meta::MetaError>((meta.reclaim_tombstones(tombstones)?, meta.trim_events(events)?))
+        });
+        match pass.await {
+            Ok(Ok((reclaimed, trimmed))) => tracing::info!(
+                object_tombstones = reclaimed.objects,
+                upload_tombstones = reclaimed.uploads,
+                events = trimmed,
+                "index upkeep removed old tombstones and events"
+            ),
+            Ok(Err(err)) => tracing::error!(error = %err, "index upkeep failed"),
+            Err(err) => tracing::error!(error = %err, "index upkeep failed"),
+        }
+    }
 }
 
 async fn collect_garbage(

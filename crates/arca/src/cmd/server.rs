@@ -80,6 +80,14 @@ struct FileConfig {
     /// Unreferenced blobs younger than this are left alone: it must exceed
     /// the longest single upload (an object or a part).
     gc_min_age_secs: Option<u64>,
+    /// Seconds between passes that drop old tombstones and events from the
+    /// index.
+    index_upkeep_interval_secs: Option<u64>,
+    /// Deletes' tombstones are kept this long: longer than any write can be
+    /// delayed.
+    tombstone_reclaim_age_secs: Option<u64>,
+    /// Events are kept in the log this long.
+    event_retention_secs: Option<u64>,
 }
 
 struct Settings {
@@ -145,6 +153,16 @@ impl Settings {
                 gc_interval: secs(file.gc_interval_secs, maintenance_defaults.gc_interval)
                     .max(Duration::from_secs(1)),
                 gc_min_age: secs(file.gc_min_age_secs, maintenance_defaults.gc_min_age),
+                index_upkeep_interval: secs(
+                    file.index_upkeep_interval_secs,
+                    maintenance_defaults.index_upkeep_interval,
+                )
+                .max(Duration::from_secs(1)),
+                tombstone_reclaim_age: secs(
+                    file.tombstone_reclaim_age_secs,
+                    maintenance_defaults.tombstone_reclaim_age,
+                ),
+                event_retention: secs(file.event_retention_secs, maintenance_defaults.event_retention),
             },
             blob: BlobStoreConfig { volume_size_limit: volume_size, ..blob_defaults },
         })
