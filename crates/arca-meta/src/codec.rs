@@ -94,6 +94,23 @@ mod tests {
     }
 
     #[test]
+    fn inline_bodies_keep_the_layout_of_a_sequence_of_bytes() {
+        // Rows written before inline bodies were read as a byte string
+        // stored them as a sequence of u8: both must encode alike.
+        #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+        enum SequenceBody {
+            Inline(Vec<u8>),
+            Striped(crate::rows::Manifest),
+        }
+        let data: Vec<u8> = (0..=255).cycle().take(1000).collect();
+        let new = encode(&ObjectBody::Inline(data.clone())).unwrap();
+        let old = encode(&SequenceBody::Inline(data.clone())).unwrap();
+        assert_eq!(new, old);
+        assert_eq!(decode::<ObjectBody>(&old).unwrap(), ObjectBody::Inline(data.clone()));
+        assert_eq!(decode::<SequenceBody>(&new).unwrap(), SequenceBody::Inline(data));
+    }
+
+    #[test]
     fn bad_bytes_are_corrupt() {
         let bytes = encode(&row(ObjectBody::default())).unwrap();
         for raw in [&[][..], &[2, 0, 0][..], &bytes[..bytes.len() / 2], &[VALUE_FORMAT, 0xFF, 0xFF, 0xFF]] {

@@ -7,8 +7,10 @@
 //! format marker). docs/design.md section 5 specifies every key and value
 //! byte by byte.
 //!
-//! The API is blocking; async callers use `spawn_blocking`. Reads go straight
-//! to fjall from the calling thread. Every mutation goes through one writer
+//! The API is blocking; async callers use `spawn_blocking`, or the `_async`
+//! variants of the hot writes (put and delete an object), which queue the
+//! mutation and resolve without holding a thread. Reads go straight to fjall
+//! from the calling thread. Every mutation goes through one writer
 //! thread ([`writer`]) that checks its conditions, stages the row, the
 //! counters and the event together, and commits whole groups of mutations in
 //! one fjall batch with one fdatasync: a call returns only once its writes

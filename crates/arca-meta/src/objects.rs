@@ -38,6 +38,20 @@ impl MetaStore {
         self.submit(move |txn| put_in(txn, partition, row, &cond, EventKind::ObjectCreated))
     }
 
+    /// [`put_object`](Self::put_object) for async callers: queued at the
+    /// call, resolved when durable, no thread blocked meanwhile.
+    pub fn put_object_async(
+        &self,
+        row: ObjectRow,
+        cond: PutCondition,
+    ) -> impl Future<Output = Result<PutOutcome>> + Send + 'static {
+        let partition = self.index_partition(row.bucket);
+        let put = check_object_row(&row).map(|()| {
+            self.submit_async(move |txn| put_in(txn, partition, row, &cond, EventKind::ObjectCreated))
+        });
+        async move { put?.await }
+    }
+
     /// Stores many rows as one mutation (one commit, one sync): the bulk
     /// path for loading and catch-up. Each row is handled exactly as
     /// [`put_object`](Self::put_object) with `PutCondition::Always`, in order;
@@ -68,21 +82,43 @@ impl MetaStore {
     /// `ObjectRemoved` event.
     pub fn delete_object(&self, bucket: ObjectId, key: &str, ts: Timestamp) -> Result<Option<ObjectRow>> {
         keys::check_object_key(key)?;
+        self.submit(delete_job(self.index_partition(bucket), bucket, key.to_owned(), ts))
+    }
+
+    /// [`delete_object`](Self::delete_object) for async callers: queued at
+    /// the call, resolved when durable, no thread blocked meanwhile.
+    pub fn delete_object_async(
+        &self,
+        bucket: ObjectId,
+        key: &str,
+        ts: Timestamp,
+    ) -> impl Future<Output = Result<Option<ObjectRow>>> + Send + 'static {
         let partition = self.index_partition(bucket);
-        let key = key.to_owned();
-        self.submit(move |txn| {
-            let tombstone = ObjectRow {
-                bucket,
-                key,
-                version: None,
-                ts,
-                deleted: true,
-                meta: ObjectMeta::default(),
-                body: ObjectBody::default(),
-            };
-            let outcome = put_in(txn, partition, tombstone, &PutCondition::Always, EventKind::ObjectRemoved)?;
-            Ok(outcome.replaced)
-        })
+        let delete = keys::check_object_key(key)
+            .map(|()| self.submit_async(delete_job(partition, bucket, key.to_owned(), ts)));
+        async move { delete?.await }
+    }
+}
+
+/// The mutation of a delete: a tombstone, written as any row is.
+fn delete_job(
+    partition: u32,
+    bucket: ObjectId,
+    key: String,
+    ts: Timestamp,
+) -> impl FnOnce(&mut Txn<'_>) -> Result<Option<ObjectRow>> + Send + 'static {
+    move |txn| {
+        let tombstone = ObjectRow {
+            bucket,
+            key,
+            version: None,
+            ts,
+            deleted: true,
+            meta: ObjectMeta::default(),
+            body: ObjectBody::default(),
+        };
+        let outcome = put_in(txn, partition, tombstone, &PutCondition::Always, EventKind::ObjectRemoved)?;
+        Ok(outcome.replaced)
     }
 }
 

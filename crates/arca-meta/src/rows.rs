@@ -96,8 +96,10 @@ pub struct ObjectMeta {
 /// Where an object's bytes are.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ObjectBody {
-    /// Small bodies live in the row itself.
-    Inline(Vec<u8>),
+    /// Small bodies live in the row itself. Read as one byte string rather
+    /// than a sequence of `u8` (postcard writes both the same way: a varint
+    /// length, then the bytes), so decoding is one copy, not a call per byte.
+    Inline(#[serde(with = "serde_bytes")] Vec<u8>),
     /// Larger bodies are blobs described by a manifest.
     Striped(Manifest),
 }

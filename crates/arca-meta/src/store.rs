@@ -14,6 +14,7 @@ use std::thread::JoinHandle;
 
 use arca_types::ObjectId;
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode, Readable};
+use futures::channel::oneshot;
 use serde::de::DeserializeOwned;
 
 use crate::rows::{BucketStats, EventRow, ObjectBody, ObjectRow, PartRow};
@@ -132,17 +133,49 @@ impl MetaStore {
         F: FnOnce(&mut Txn<'_>) -> Result<R> + Send + 'static,
     {
         let (reply, answer) = mpsc::sync_channel::<Result<R>>(1);
+        self.enqueue(mutation, move |result| {
+            let _ = reply.send(result);
+        })?;
+        answer.recv().map_err(|_| MetaError::Closed)?
+    }
+
+    /// [`submit`](Self::submit) for async callers: the mutation is queued
+    /// now, and the future resolves once its writes are durable, without a
+    /// thread blocked on the commit meanwhile. Dropping the future does not
+    /// cancel the mutation.
+    pub(crate) fn submit_async<R, F>(&self, mutation: F) -> impl Future<Output = Result<R>> + Send + 'static
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Txn<'_>) -> Result<R> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel::<Result<R>>();
+        let queued = self.enqueue(mutation, move |result| {
+            let _ = reply.send(result);
+        });
+        async move {
+            queued?;
+            answer.await.map_err(|_| MetaError::Closed)?
+        }
+    }
+
+    /// Queues `mutation` for the writer thread; `deliver` gets its result
+    /// once the group it joined is committed (or failed to commit). A
+    /// mutation that panics drops `deliver`, which its caller sees as
+    /// `Closed`.
+    fn enqueue<R, F, D>(&self, mutation: F, deliver: D) -> Result<()>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Txn<'_>) -> Result<R> + Send + 'static,
+        D: FnOnce(Result<R>) + Send + 'static,
+    {
         let job: Job = Box::new(move |txn| {
             let result = mutation(txn);
             let keep = result.is_ok();
-            let done: writer::Reply = Box::new(move |committed| {
-                let _ = reply.send(committed.and(result));
-            });
+            let done: writer::Reply = Box::new(move |committed| deliver(committed.and(result)));
             (keep, done)
         });
         let jobs = self.jobs.as_ref().ok_or(MetaError::Closed)?;
-        jobs.send(job).map_err(|_| MetaError::Closed)?;
-        answer.recv().map_err(|_| MetaError::Closed)?
+        jobs.send(job).map_err(|_| MetaError::Closed)
     }
 
     /// The index partition of `bucket`'s index shard: the first four bytes of

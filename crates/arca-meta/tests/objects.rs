@@ -2,7 +2,7 @@
 
 mod common;
 
-use arca_meta::{EventKind, MetaError, PutCondition};
+use arca_meta::{EventKind, MetaError, PutCondition, PutOutcome};
 use arca_types::ObjectId;
 use common::*;
 
@@ -108,4 +108,28 @@ fn bulk_puts_see_each_other_and_survive_reopen() {
     store.delete_object(b, "y", ts(4)).unwrap();
     let seqs: Vec<u64> = store.events_after(0, 10).unwrap().iter().map(|e| e.seq).collect();
     assert_eq!(seqs, vec![1, 2, 3, 4]);
+}
+
+#[test]
+fn async_puts_are_queued_at_the_call_and_answered_when_durable() {
+    use futures::executor::block_on;
+    let (_dir, store) = open_temp();
+    let b = ObjectId::random();
+    let puts: Vec<_> = (0..50u64)
+        .map(|i| store.put_object_async(object(b, &format!("k{i:02}"), 10 + i, 1), PutCondition::Always))
+        .collect();
+    let outcomes = block_on(futures::future::join_all(puts));
+    assert!(outcomes.iter().all(|o| matches!(o, Ok(PutOutcome { applied: true, replaced: None }))));
+    assert_eq!(store.bucket_stats(b).unwrap().objects, 50);
+
+    let refused = block_on(store.put_object_async(object(b, "k00", 100, 1), PutCondition::IfAbsent));
+    assert!(matches!(refused, Err(MetaError::PreconditionFailed)), "{refused:?}");
+    let invalid = block_on(store.put_object_async(object(b, "nul\0", 101, 1), PutCondition::Always));
+    assert!(matches!(invalid, Err(MetaError::Invalid(_))), "{invalid:?}");
+
+    // A dropped future does not cancel its put: the writer runs jobs in
+    // order, so once a later put is answered the dropped one is stored.
+    drop(store.put_object_async(object(b, "dropped", 102, 1), PutCondition::Always));
+    store.put_object(object(b, "after", 103, 1), PutCondition::Always).unwrap();
+    assert!(store.get_object(b, "dropped").unwrap().is_some());
 }

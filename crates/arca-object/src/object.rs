@@ -185,7 +185,7 @@ impl ObjectService {
         condition: PutCondition,
     ) -> ObjectResult<ObjectRow> {
         let stored = row.clone();
-        let outcome = self.with_meta(move |m| m.put_object(stored, condition)).await?;
+        let outcome = self.inner.meta.put_object_async(stored, condition).await?;
         if !outcome.applied {
             self.inner.reclaimer.release_later(&row.body);
         }
@@ -245,8 +245,7 @@ impl ObjectService {
 
     async fn delete_in(&self, bucket: arca_types::ObjectId, key: &str) -> ObjectResult<()> {
         let ts = self.clock().now();
-        let key = key.to_owned();
-        if let Some(old) = self.with_meta(move |m| m.delete_object(bucket, &key, ts)).await? {
+        if let Some(old) = self.inner.meta.delete_object_async(bucket, key, ts).await? {
             self.inner.reclaimer.release_later(&old.body);
         }
         Ok(())
