@@ -198,8 +198,7 @@ impl ObjectService {
     /// The current row of an object the caller may read.
     async fn object_row(&self, caller: &Caller, bucket: &str, key: &str) -> ObjectResult<ObjectRow> {
         let bucket = self.bucket(caller, bucket).await?;
-        let key = key.to_owned();
-        self.with_meta(move |m| m.get_object(bucket.id, &key)).await?.ok_or(ObjectError::NoSuchKey)
+        self.read_meta(|m| m.get_object(bucket.id, key))?.ok_or(ObjectError::NoSuchKey)
     }
 
     /// GetObject (with `with_body`) and HeadObject (without).
