@@ -6,7 +6,9 @@
 //! the semantics — who may touch a bucket, what an overwrite does to the old
 //! body, how a multipart upload becomes one object without copying — and
 //! none of the wire format. Calls are async; the blocking engines are called
-//! through `spawn_blocking`.
+//! through `spawn_blocking`, except the index's point reads of object rows
+//! (`read_meta`) and its awaitable object writes (`put_object_async`,
+//! `delete_object_async`).
 
 mod bucket;
 mod catalog;
