@@ -36,37 +36,40 @@ impl MetaStore {
     /// no longer refused by last writer wins, so `before` must lie further
     /// back than any write can be delayed.
     pub fn reclaim_tombstones(&self, before: Timestamp) -> Result<Reclaimed> {
-        let mut reclaimed = Reclaimed::default();
-        let mut batch = Vec::new();
-        for guard in self.tables.objects.iter() {
-            let (key, value) = guard.into_inner()?;
-            let head = codec::decode_object_head(&value)?;
-            if head.deleted && head.ts < before {
-                batch.push(key.to_vec());
-            }
-            if batch.len() == BATCH {
-                reclaimed.objects +=
-                    self.remove_old_tombstones::<ObjectRow>(Table::Objects, batch, before)?;
-                batch = Vec::new();
-            }
-        }
-        reclaimed.objects += self.remove_old_tombstones::<ObjectRow>(Table::Objects, batch, before)?;
+        // Object rows are checked by their head alone (no body decode).
+        let objects = self.reclaim_in::<ObjectRow>(Table::Objects, before, |value| {
+            let head = codec::decode_object_head(value)?;
+            Ok(head.deleted && head.ts < before)
+        })?;
+        let uploads = self.reclaim_in::<UploadRow>(Table::Uploads, before, |value| {
+            let row: UploadRow = codec::decode(value)?;
+            Ok(row.deleted && row.ts < before)
+        })?;
+        Ok(Reclaimed { objects, uploads })
+    }
 
+    /// One table's pass: every row `old` accepts is removed, in batches.
+    fn reclaim_in<T>(
+        &self,
+        table: Table,
+        before: Timestamp,
+        old: impl Fn(&[u8]) -> Result<bool>,
+    ) -> Result<u64>
+    where
+        T: Row + serde::de::DeserializeOwned,
+    {
+        let mut removed = 0;
         let mut batch = Vec::new();
-        for guard in self.tables.uploads.iter() {
+        for guard in self.tables.keyspace(table).iter() {
             let (key, value) = guard.into_inner()?;
-            let row: UploadRow = codec::decode(&value)?;
-            if row.deleted && row.ts < before {
+            if old(&value)? {
                 batch.push(key.to_vec());
             }
             if batch.len() == BATCH {
-                reclaimed.uploads +=
-                    self.remove_old_tombstones::<UploadRow>(Table::Uploads, batch, before)?;
-                batch = Vec::new();
+                removed += self.remove_old_tombstones::<T>(table, std::mem::take(&mut batch), before)?;
             }
         }
-        reclaimed.uploads += self.remove_old_tombstones::<UploadRow>(Table::Uploads, batch, before)?;
-        Ok(reclaimed)
+        Ok(removed + self.remove_old_tombstones::<T>(table, batch, before)?)
     }
 
     /// Removes the rows at `keys` that are still tombstones older than
