@@ -42,7 +42,8 @@ pub use maintenance::{MaintenanceConfig, start_maintenance};
 pub use multipart::{CompletedPart, MAX_PART_NUMBER, MIN_PART_SIZE};
 pub use names::{validate_bucket_name, validate_key};
 pub use object::{
-    BodyCheck, ByteRange, CopySource, GetObject, MAX_USER_METADATA, ObjectRead, Preconditions, PutObject,
+    BodyCheck, ByteRange, CopySource, GetObject, MAX_COPY_SOURCE, MAX_USER_METADATA, ObjectRead,
+    Preconditions, PutObject,
 };
 pub use placement::BlobPlacement;
 pub use read::BodyStream;

@@ -312,20 +312,46 @@ impl ObjectService {
             part_number: None,
             conditions: source.conditions.clone(),
         };
-        let read = match self.get_object(caller, req, true).await {
-            Err(ObjectError::NotModified) => Err(ObjectError::PreconditionFailed),
-            // A copy range must lie inside the source: S3 refuses it where a
-            // GET would answer 416 or clamp the range's end.
-            Err(ObjectError::InvalidRange) => Err(copy_range_error()),
-            other => other,
-        }?;
-        if let Some(ByteRange::Int { last: Some(last), .. }) = range
-            && last >= read.row.meta.size
-        {
-            return Err(copy_range_error());
-        }
+        // Checked without the body first, so a refused copy reads no
+        // stripe; checked again on the read that is used, in case the source
+        // changed in between.
+        let head = self.get_object(caller, req.clone(), false).await.map_err(copy_source_error)?;
+        check_copy(&head, range)?;
+        let read = self.get_object(caller, req, true).await.map_err(copy_source_error)?;
+        check_copy(&read, range)?;
         Ok(read)
     }
+}
+
+/// The most bytes one CopyObject or UploadPartCopy copies (S3: 5 GiB).
+pub const MAX_COPY_SOURCE: u64 = 5 << 30;
+
+/// A copy source's failed conditions are 412, never 304, and a copy range
+/// must lie inside the source: S3 refuses it where a GET would answer 416
+/// or clamp the range's end.
+fn copy_source_error(e: ObjectError) -> ObjectError {
+    match e {
+        ObjectError::NotModified => ObjectError::PreconditionFailed,
+        ObjectError::InvalidRange => copy_range_error(),
+        other => other,
+    }
+}
+
+fn check_copy(read: &ObjectRead, range: Option<ByteRange>) -> ObjectResult<()> {
+    if let Some(ByteRange::Int { last: Some(last), .. }) = range
+        && last >= read.row.meta.size
+    {
+        return Err(copy_range_error());
+    }
+    // A copy is one request, held to a single PUT's limit: larger objects
+    // are copied part by part with UploadPartCopy ranges.
+    if read.content_length() > MAX_COPY_SOURCE {
+        return Err(ObjectError::InvalidRequest(format!(
+            "The specified copy source is larger than the maximum allowable size for a copy source: \
+             {MAX_COPY_SOURCE}"
+        )));
+    }
+    Ok(())
 }
 
 fn copy_range_error() -> ObjectError {
