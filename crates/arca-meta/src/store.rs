@@ -12,12 +12,12 @@ use std::path::Path;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
-use arca_types::ObjectId;
+use arca_types::{ObjectId, Timestamp};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode, Readable};
 use futures::channel::oneshot;
 use serde::de::DeserializeOwned;
 
-use crate::rows::{BucketStats, EventRow, ObjectBody, ObjectRow, PartRow};
+use crate::rows::{BucketRow, BucketStats, EventRow, KeyRow, ObjectBody, ObjectRow, PartRow, Row, UploadRow};
 use crate::writer::{self, Job, Txn, WriterState};
 use crate::{MetaConfig, MetaError, Result, codec, keys};
 
@@ -212,6 +212,43 @@ impl MetaStore {
             bodies.insert(row.body);
         }
         Ok(bodies)
+    }
+
+    /// The greatest timestamp of the rows this store holds, or `None` if
+    /// it holds none: a clock that observes it keeps ordering new writes
+    /// after stored ones even if the wall clock stepped back while the
+    /// server was down.
+    ///
+    /// Read at open, not kept: the catalog, uploads and parts tables are
+    /// read whole (they are small: buckets, keys, uploads in progress and
+    /// recently closed), and every object write appends an event, so the
+    /// last events stand for the object rows. Events are numbered in commit
+    /// order while their timestamps come from the request, so the last
+    /// `EVENT_WINDOW` are read, not only the last one.
+    pub fn latest_timestamp(&self) -> Result<Option<Timestamp>> {
+        const EVENT_WINDOW: usize = 1000;
+        fn max_in<T: Row + DeserializeOwned>(
+            keyspace: &Keyspace,
+            latest: &mut Option<Timestamp>,
+        ) -> Result<()> {
+            for guard in keyspace.iter() {
+                let (_, value) = guard.into_inner()?;
+                let ts = codec::decode::<T>(&value)?.timestamp();
+                *latest = (*latest).max(Some(ts));
+            }
+            Ok(())
+        }
+        let mut latest = None;
+        max_in::<BucketRow>(&self.tables.buckets, &mut latest)?;
+        max_in::<KeyRow>(&self.tables.keys, &mut latest)?;
+        max_in::<UploadRow>(&self.tables.uploads, &mut latest)?;
+        max_in::<PartRow>(&self.tables.parts, &mut latest)?;
+        for guard in self.tables.events.iter().rev().take(EVENT_WINDOW) {
+            let (_, value) = guard.into_inner()?;
+            let event: EventRow = codec::decode(&value)?;
+            latest = latest.max(Some(event.ts));
+        }
+        Ok(latest)
     }
 
     /// Up to `limit` events with a sequence number above `seq`, in order.

@@ -282,6 +282,19 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
 
     let placement = Arc::new(BlobPlacement::new(ring.clone(), local));
     let clock = Arc::new(Clock::new(identity.node_id));
+    // Rows are ordered by timestamp: if the wall clock stepped back while
+    // the server was down, new writes must still come after stored ones.
+    if let Some(latest) = meta.latest_timestamp().map_err(|e| format!("{}: {e}", meta_dir.display()))? {
+        let now = clock.now();
+        if latest > now {
+            let behind = Duration::from_micros(latest.micros - now.micros);
+            tracing::warn!(
+                ?behind,
+                "the wall clock is behind the newest stored row; timestamps continue after it"
+            );
+        }
+        clock.observe(latest);
+    }
     let meta = Arc::new(meta);
     start_maintenance(placement.clone(), meta.clone(), settings.maintenance);
     let service = ObjectService::new(meta, placement, clock, settings.object);
