@@ -379,3 +379,54 @@ class TestQueryArguments:
             with pytest.raises(ClientError) as e:
                 s3.get_object(Bucket=bucket, Key="k", Range=spec)
             assert error_of(e) == ("InvalidArgument", 400), spec
+
+
+class TestStalledClients:
+    """A client that stops sending is cut off after the idle timeout
+    (`request_idle_timeout_secs`, 2 s here); one that sends slowly but
+    steadily is not."""
+
+    @pytest.fixture
+    def srv(self, start_server, tmp_path):
+        config = tmp_path / "arca.toml"
+        config.write_text("request_idle_timeout_secs = 2\n")
+        srv = start_server(env={"ARCA_CONFIG": str(config)})
+        srv.client().create_bucket(Bucket="stalls")
+        return srv
+
+    def test_a_stalled_body_gets_request_timeout(self, srv):
+        head = put_head("stalls", "k", srv.port, 1000)
+        started = time.monotonic()
+        answer = rawhttp.raw_exchange(srv.port, head, [b"x" * 10], read_timeout=20)
+        assert rawhttp.parse_status(answer) == (400, "RequestTimeout"), answer[:300]
+        assert 1.5 < time.monotonic() - started < 15
+        assert object_absent(srv.client(), "stalls", "k")
+
+    def test_a_stalled_head_closes_the_connection(self, srv):
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=20) as sock:
+            sock.sendall(b"PUT /stalls/k HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Le")
+            started = time.monotonic()
+            try:
+                data = sock.recv(65536)
+            except ConnectionResetError:
+                data = b""
+            # Closed by the server (an empty read), or answered and closed.
+            assert data == b"" or data.startswith(b"HTTP/1.1 4"), data[:300]
+            assert 1.5 < time.monotonic() - started < 15
+
+    def test_a_slow_steady_body_is_not_cut_off(self, srv):
+        body = os.urandom(5000)
+        head = put_head("stalls", "slow", srv.port, len(body))
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=20) as sock:
+            sock.sendall(head)
+            for i in range(5):  # 1000 bytes a second: 4 s in all, each gap under 2 s
+                sock.sendall(body[i * 1000:(i + 1) * 1000])
+                time.sleep(1 if i < 4 else 0)
+            answer = b""
+            while not rawhttp.answer_complete(answer):
+                data = sock.recv(65536)
+                if not data:
+                    break
+                answer += data
+        assert rawhttp.parse_status(answer)[0] == 200, answer[:300]
+        assert srv.client().get_object(Bucket="stalls", Key="slow")["Body"].read() == body

@@ -43,6 +43,8 @@ pub enum ObjectError {
     InvalidDigest,
     #[error("You did not provide the number of bytes specified by the Content-Length HTTP header")]
     IncompleteBody,
+    #[error("Your socket connection to the server was not read from or written to within the timeout period")]
+    RequestTimeout,
     #[error("Your proposed upload exceeds the maximum allowed object size")]
     EntityTooLarge,
     #[error("Your proposed upload is smaller than the minimum allowed object size")]

@@ -72,6 +72,9 @@ pub struct ObjectConfig {
     /// How long the blobs of an overwritten or deleted object stay readable
     /// for GETs already streaming them.
     pub reclaim_grace: Duration,
+    /// A request body that sends nothing for this long is refused with
+    /// RequestTimeout, so a stalled client cannot hold a request open.
+    pub body_idle_timeout: Duration,
 }
 
 impl Default for ObjectConfig {
@@ -81,6 +84,7 @@ impl Default for ObjectConfig {
             inline_threshold: 4 << 10,
             region: "us-east-1".to_owned(),
             reclaim_grace: Duration::from_secs(30),
+            body_idle_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -166,6 +170,7 @@ impl ObjectService {
             reclaimer: self.inner.reclaimer.clone(),
             stripe_size: self.inner.config.stripe_size,
             inline_threshold: self.inner.config.inline_threshold,
+            idle_timeout: self.inner.config.body_idle_timeout,
         }
     }
 }

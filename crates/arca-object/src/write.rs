@@ -7,6 +7,7 @@
 //! The MD5 that becomes the ETag is computed on the way through.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use arca_types::{BlobId, Clock, ObjectId};
 use bytes::{Bytes, BytesMut};
@@ -55,6 +56,8 @@ pub(crate) struct BodyWriter {
     pub stripe_size: usize,
     /// Bodies up to this size are kept inline when allowed.
     pub inline_threshold: usize,
+    /// The longest wait for the next chunk of the body.
+    pub idle_timeout: Duration,
 }
 
 /// The stripes of one body written so far.
@@ -113,7 +116,11 @@ impl BodyWriter {
         let first_capacity = expected_len.map_or(64 * 1024, |len| len.min(self.stripe_size as u64) as usize);
         let mut buf = BytesMut::with_capacity(first_capacity);
 
-        while let Some(chunk) = body.next().await {
+        loop {
+            let Ok(next) = tokio::time::timeout(self.idle_timeout, body.next()).await else {
+                return Err(ObjectError::RequestTimeout);
+            };
+            let Some(chunk) = next else { break };
             let mut chunk = chunk.map_err(|err| body_error(err.into()))?;
             size += chunk.len() as u64;
             if size > MAX_OBJECT_SIZE || expected_len.is_some_and(|len| size > len) {

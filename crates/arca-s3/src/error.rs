@@ -24,6 +24,7 @@ pub(crate) fn to_s3(err: ObjectError) -> S3Error {
         ObjectError::BadChecksum(_) => C::BadDigest,
         ObjectError::InvalidDigest => C::InvalidDigest,
         ObjectError::IncompleteBody => C::IncompleteBody,
+        ObjectError::RequestTimeout => C::RequestTimeout,
         ObjectError::EntityTooLarge => C::EntityTooLarge,
         ObjectError::EntityTooSmall => C::EntityTooSmall,
         ObjectError::InvalidPart(_) => C::InvalidPart,

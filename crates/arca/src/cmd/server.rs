@@ -18,7 +18,7 @@ use arca_meta::{MetaConfig, MetaStore};
 use arca_object::{BlobPlacement, MaintenanceConfig, ObjectConfig, ObjectService, start_maintenance};
 use arca_ring::{DeviceSpec, Ring, RingBuilder, ring_path_for};
 use arca_types::{Clock, NodeId};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
@@ -69,6 +69,9 @@ struct FileConfig {
     volume_size: Option<u64>,
     /// Seconds the blobs of an overwritten or deleted object stay readable.
     reclaim_grace_secs: Option<u64>,
+    /// A client that sends no part of a request's head or body for this
+    /// many seconds is cut off (RequestTimeout for a body).
+    request_idle_timeout_secs: Option<u64>,
     /// Seconds between compaction passes over the blob volumes.
     compact_interval_secs: Option<u64>,
     /// A volume is compacted once this share of it is garbage.
@@ -143,6 +146,8 @@ impl Settings {
                 inline_threshold: file.inline_threshold.unwrap_or(defaults.inline_threshold).min(stripe_size),
                 region: args.region.or(file.region).unwrap_or(defaults.region),
                 reclaim_grace: secs(file.reclaim_grace_secs, defaults.reclaim_grace),
+                body_idle_timeout: secs(file.request_idle_timeout_secs, defaults.body_idle_timeout)
+                    .max(Duration::from_secs(1)),
             },
             maintenance: MaintenanceConfig {
                 compact_interval: secs(file.compact_interval_secs, maintenance_defaults.compact_interval)
@@ -297,6 +302,7 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     }
     let meta = Arc::new(meta);
     start_maintenance(placement.clone(), meta.clone(), settings.maintenance);
+    let idle_timeout = settings.object.body_idle_timeout;
     let service = ObjectService::new(meta, placement, clock, settings.object);
     bootstrap_root_key(&service, settings.root).await?;
 
@@ -313,6 +319,9 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     // S3 limits a request's headers to 8 KB; hyper would buffer ~400 KB of
     // them. A larger head is answered 431 without reaching the gateway.
     http.http1().max_buf_size(MAX_REQUEST_HEAD);
+    // A head that does not arrive whole in time closes the connection, so
+    // clients that trickle or stall cannot hold connections open.
+    http.http1().timer(TokioTimer::new()).header_read_timeout(idle_timeout);
     let mut shutdown = std::pin::pin!(shutdown_signal());
     loop {
         tokio::select! {
