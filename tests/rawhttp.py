@@ -284,6 +284,18 @@ def raw_exchange(port, head, body_parts=(), read_timeout=30, shut_write=False):
         sock.close()
 
 
+def read_answer(sock):
+    """Reads one whole answer from an open socket (what arrived if the
+    server closes first)."""
+    answer = b""
+    while not answer_complete(answer):
+        data = sock.recv(65536)
+        if not data:
+            break
+        answer += data
+    return answer
+
+
 def answer_complete(data):
     head, sep, body = bytes(data).partition(b"\r\n\r\n")
     if not sep:

@@ -422,11 +422,6 @@ class TestStalledClients:
             for i in range(5):  # 1000 bytes a second: 4 s in all, each gap under 2 s
                 sock.sendall(body[i * 1000:(i + 1) * 1000])
                 time.sleep(1 if i < 4 else 0)
-            answer = b""
-            while not rawhttp.answer_complete(answer):
-                data = sock.recv(65536)
-                if not data:
-                    break
-                answer += data
+            answer = rawhttp.read_answer(sock)
         assert rawhttp.parse_status(answer)[0] == 200, answer[:300]
         assert srv.client().get_object(Bucket="stalls", Key="slow")["Body"].read() == body

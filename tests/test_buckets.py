@@ -144,12 +144,7 @@ def test_delete_bucket_while_a_put_streams_into_it(server, s3, bucket):
         s3.delete_bucket(Bucket=bucket)
         s3.create_bucket(Bucket=bucket)
         sock.sendall(body[1000:])
-        answer = b""
-        while not rawhttp.answer_complete(answer):
-            data = sock.recv(65536)
-            if not data:
-                break
-            answer += data
+        answer = rawhttp.read_answer(sock)
     assert rawhttp.parse_status(answer) == (404, "NoSuchBucket"), answer[:300]
     assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
     # The recreated bucket is empty, so it can be deleted again.
