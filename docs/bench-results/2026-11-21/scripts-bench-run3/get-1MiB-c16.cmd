@@ -1,0 +1,1 @@
+arca bench get --size 1MiB --concurrency 16 --objects 256 --duration 15

@@ -1,0 +1,1 @@
+arca bench get --size 4KiB --concurrency 1 --duration 15

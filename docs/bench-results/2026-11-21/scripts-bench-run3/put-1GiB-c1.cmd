@@ -1,0 +1,1 @@
+arca bench put --size 1GiB --concurrency 1 --count 1
