@@ -15,8 +15,7 @@
 
 use arca_types::Timestamp;
 
-use crate::rows::Row;
-use crate::rows::{EventRow, ObjectRow, UploadRow};
+use crate::rows::{EventRow, ObjectRow, Row, UploadRow};
 use crate::store::{MetaStore, Table};
 use crate::{Result, codec};
 
