@@ -26,12 +26,11 @@ impl MetaStore {
     /// `Err(NoSuchBucket)` if the row's bucket is known to this index and no
     /// longer live. The condition is checked against the live row,
     /// atomically with the write: `Err(PreconditionFailed)` if it does not
-    /// hold. Then last writer
-    /// wins: if the stored row (live or tombstone) has a timestamp at or
-    /// above `row.ts`, nothing is written and `applied` is `false`.
-    /// Otherwise the row, the bucket's counters and an `ObjectCreated` event
-    /// are committed together, and the replaced live row is returned so the
-    /// caller can free its blobs.
+    /// hold. Then last writer wins: if the stored row (live or tombstone)
+    /// has a timestamp at or above `row.ts`, nothing is written and
+    /// `applied` is `false`. Otherwise the row, the bucket's counters and an
+    /// `ObjectCreated` event are committed together, and the replaced live
+    /// row is returned so the caller can free its blobs.
     pub fn put_object(&self, row: ObjectRow, cond: PutCondition) -> Result<PutOutcome> {
         check_object_row(&row)?;
         let partition = self.index_partition(row.bucket);

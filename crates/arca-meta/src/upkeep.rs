@@ -97,9 +97,9 @@ impl MetaStore {
 
     /// Removes the events with a timestamp before `before`, oldest first
     /// (event keys are the big-endian sequence number, so key order is log
-    /// order), stopping at the first newer one; returns how many it removed. The
-    /// newest event is always kept: the next sequence number is recovered
-    /// from it when the store opens, so numbers never repeat.
+    /// order), stopping at the first newer one; returns how many it
+    /// removed. The newest event is always kept: the next sequence number is
+    /// recovered from it when the store opens, so numbers never repeat.
     pub fn trim_events(&self, before: Timestamp) -> Result<u64> {
         let mut trimmed = 0;
         loop {

@@ -208,6 +208,12 @@ impl ObjectService {
         req: GetObject,
         with_body: bool,
     ) -> ObjectResult<ObjectRead> {
+        let read = self.resolve_read(caller, req).await?;
+        if with_body { self.open_body(read).await } else { Ok(read) }
+    }
+
+    /// The row, conditions and range of a read, without its body.
+    async fn resolve_read(&self, caller: &Caller, req: GetObject) -> ObjectResult<ObjectRead> {
         let row = self.object_row(caller, &req.bucket, &req.key).await?;
         req.conditions.check(&row.meta.etag, row.ts)?;
         let size = row.meta.size;
@@ -222,18 +228,24 @@ impl ObjectService {
             (None, Some(range)) => (Some(range.resolve(size)?), None),
             (None, None) => (None, None),
         };
-        let (start, end) = range.unwrap_or((0, size));
-        let body = if !with_body || start == end {
-            with_body.then(|| Box::pin(stream::empty()) as BodyStream)
+        Ok(ObjectRead { row, range, parts_count, body: None })
+    }
+
+    /// Opens the body of a resolved read.
+    async fn open_body(&self, mut read: ObjectRead) -> ObjectResult<ObjectRead> {
+        let (start, end) = read.range.unwrap_or((0, read.row.meta.size));
+        let body = if start == end {
+            Box::pin(stream::empty()) as BodyStream
         } else {
             // The first piece is read before answering: a missing or corrupt
             // first stripe (all of a small object) is then an error response
             // rather than a 200 whose body breaks off.
-            let mut body = read_body(self.inner.placement.clone(), &row.body, start, end);
+            let mut body = read_body(self.inner.placement.clone(), &read.row.body, start, end);
             let first = body.next().await.transpose()?;
-            Some(Box::pin(stream::iter(first.map(Ok)).chain(body)) as BodyStream)
+            Box::pin(stream::iter(first.map(Ok)).chain(body)) as BodyStream
         };
-        Ok(ObjectRead { row, range, parts_count, body })
+        read.body = Some(body);
+        Ok(read)
     }
 
     /// Deletes an object; deleting one that does not exist succeeds.
@@ -312,14 +324,11 @@ impl ObjectService {
             part_number: None,
             conditions: source.conditions.clone(),
         };
-        // Checked without the body first, so a refused copy reads no
-        // stripe; checked again on the read that is used, in case the source
-        // changed in between.
-        let head = self.get_object(caller, req.clone(), false).await.map_err(copy_source_error)?;
-        check_copy(&head, range)?;
-        let read = self.get_object(caller, req, true).await.map_err(copy_source_error)?;
+        // Checked before the body is opened, so a refused copy reads no
+        // stripe.
+        let read = self.resolve_read(caller, req).await.map_err(copy_source_error)?;
         check_copy(&read, range)?;
-        Ok(read)
+        self.open_body(read).await
     }
 }
 
