@@ -81,9 +81,7 @@ pub fn start_maintenance(placement: Arc<BlobPlacement>, meta: Arc<MetaStore>, co
 }
 
 async fn index_upkeep(meta: Arc<MetaStore>, config: MaintenanceConfig) {
-    let mut ticks = tokio::time::interval(config.index_upkeep_interval);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ticks.tick().await;
+    let mut ticks = ticker(config.index_upkeep_interval).await;
     loop {
         ticks.tick().await;
         let meta = meta.clone();
@@ -112,9 +110,7 @@ async fn collect_garbage(
     period: Duration,
     min_age: Duration,
 ) {
-    let mut ticks = tokio::time::interval(period);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ticks.tick().await;
+    let mut ticks = ticker(period).await;
     loop {
         ticks.tick().await;
         // The cutoff is taken before the rows are read: a body created after
@@ -169,6 +165,16 @@ fn sweep(store: &BlobStore, referenced: &HashSet<ObjectId>, cutoff: u64) -> (u64
     (deleted, failed)
 }
 
+/// An interval whose next tick is one `period` from now (a fresh interval
+/// ticks at once) and that waits a whole period after a late pass rather
+/// than catching up.
+async fn ticker(period: Duration) -> tokio::time::Interval {
+    let mut ticks = tokio::time::interval(period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    ticks
+}
+
 fn wall_micros() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64)
 }
@@ -178,9 +184,7 @@ async fn every(
     stores: Vec<(u32, Arc<BlobStore>)>,
     job: impl Fn(u32, &BlobStore) + Send + Sync + Copy + 'static,
 ) {
-    let mut ticks = tokio::time::interval(period);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ticks.tick().await; // the first tick is immediate: wait one period first
+    let mut ticks = ticker(period).await;
     loop {
         ticks.tick().await;
         for (device, store) in &stores {
