@@ -102,6 +102,34 @@ impl BlobStore {
         Ok(data)
     }
 
+    /// Sets a corrupt blob aside (the auditor, seeds S9): the bytes of its
+    /// record, unverified, are copied to `quarantine/` under this store's
+    /// directory for an operator to inspect, and the blob is deleted, so
+    /// nothing serves it and a good copy put later is not mistaken for it.
+    /// Returns the quarantine file, or `None` if the blob is not stored.
+    pub fn quarantine(&self, id: &BlobId) -> Result<Option<PathBuf>, BlobError> {
+        let Some(entry) = self.index.read().get(id).copied() else { return Ok(None) };
+        let file = self.handles.get(entry.volume)?;
+        let len = RECORD_HEADER_LEN as u64 + u64::from(entry.len);
+        let mut bytes = vec![0u8; len as usize];
+        let mut read = 0;
+        while read < bytes.len() {
+            match file.read_at(&mut bytes[read..], entry.offset + read as u64) {
+                Ok(0) => break,
+                Ok(n) => read += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        bytes.truncate(read);
+        let dir = self.dir.join("quarantine");
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join(format!("{id}-{:08x}-{}", entry.volume, entry.offset));
+        std::fs::write(&path, &bytes)?;
+        self.delete(id)?;
+        Ok(Some(path))
+    }
+
     /// What the index knows about a blob, without reading it.
     pub fn stat(&self, id: &BlobId) -> Option<BlobInfo> {
         self.index.read().get(id).map(BlobInfo::from)

@@ -7,17 +7,99 @@
 //! silently dropped. Bucket writes append events; key writes do not (the
 //! event log must not carry secrets).
 
-use arca_types::Timestamp;
+use arca_types::{ObjectId, Timestamp};
 
 use crate::rows::{BucketRow, BucketStats, EventKind, KeyRow, Row};
 use crate::store::{MetaStore, Table};
+use crate::writer::Txn;
 use crate::{MetaError, Result, codec, keys};
 
-fn refuse_if_not_newer(stored: Option<&impl Row>, ts: Timestamp) -> Result<()> {
+/// Last writer wins refuses a write that is not newer than the stored row.
+/// Writes ordered by a Raft log are applied in log order instead, whatever
+/// the clocks of the gateways that stamped them.
+fn refuse_if_not_newer(txn: &Txn<'_>, stored: Option<&impl Row>, ts: Timestamp) -> Result<()> {
     match stored {
-        Some(stored) if stored.timestamp() >= ts => Err(MetaError::Stale { stored: stored.timestamp() }),
+        Some(stored) if stored.timestamp() >= ts && !txn.log_ordered() => {
+            Err(MetaError::Stale { stored: stored.timestamp() })
+        }
         _ => Ok(()),
     }
+}
+
+pub(crate) fn create_bucket_in(txn: &mut Txn<'_>, row: BucketRow) -> Result<()> {
+    let key = row.name.as_bytes().to_vec();
+    let stored: Option<BucketRow> = txn.get(Table::Buckets, &key)?;
+    if let Some(live) = stored.as_ref().filter(|r| !r.deleted) {
+        if txn.log_ordered() && live.id == row.id {
+            // The same creation applied twice (a retried proposal).
+            return Ok(());
+        }
+        return Err(MetaError::BucketExists(Box::new(live.clone())));
+    }
+    refuse_if_not_newer(txn, stored.as_ref(), row.ts)?;
+    txn.name_bucket(row.id, &row.name);
+    txn.event(EventKind::BucketCreated, row.ts, row.id, "", 0, "");
+    txn.put(Table::Buckets, key, &row)
+}
+
+pub(crate) fn update_bucket_in(txn: &mut Txn<'_>, row: BucketRow) -> Result<()> {
+    let key = row.name.as_bytes().to_vec();
+    let stored: Option<BucketRow> = txn.get(Table::Buckets, &key)?;
+    match stored.as_ref().filter(|r| !r.deleted) {
+        Some(live) if live.id == row.id => {}
+        _ => return Err(MetaError::NoSuchBucket),
+    }
+    refuse_if_not_newer(txn, stored.as_ref(), row.ts)?;
+    txn.event(EventKind::BucketUpdated, row.ts, row.id, "", 0, "");
+    txn.put(Table::Buckets, key, &row)
+}
+
+/// Tombstones the live bucket `name` (of id `id`, when given). With
+/// `check_empty`, refuses a bucket whose counters show live objects or
+/// uploads (a cluster checks emptiness in the bucket's index range
+/// instead, which is where its counters are).
+pub(crate) fn delete_bucket_in(
+    txn: &mut Txn<'_>,
+    name: &str,
+    id: Option<ObjectId>,
+    ts: Timestamp,
+    check_empty: bool,
+) -> Result<BucketRow> {
+    let key = name.as_bytes().to_vec();
+    let live = match txn.get::<BucketRow>(Table::Buckets, &key)? {
+        Some(row) if !row.deleted && id.is_none_or(|id| id == row.id) => row,
+        _ => return Err(MetaError::NoSuchBucket),
+    };
+    refuse_if_not_newer(txn, Some(&live), ts)?;
+    if check_empty {
+        let stats: BucketStats = txn.get(Table::Counters, &keys::counter_key(live.id))?.unwrap_or_default();
+        if stats.objects > 0 || stats.uploads > 0 {
+            return Err(MetaError::BucketNotEmpty);
+        }
+    }
+    let tombstone = BucketRow { ts, deleted: true, grants: Vec::new(), ..live.clone() };
+    txn.event(EventKind::BucketRemoved, ts, live.id, "", 0, "");
+    txn.put(Table::Buckets, key, &tombstone)?;
+    Ok(live)
+}
+
+pub(crate) fn put_key_in(txn: &mut Txn<'_>, row: KeyRow) -> Result<()> {
+    let key = row.access_key.as_bytes().to_vec();
+    let stored: Option<KeyRow> = txn.get(Table::Keys, &key)?;
+    refuse_if_not_newer(txn, stored.as_ref(), row.ts)?;
+    txn.put(Table::Keys, key, &row)
+}
+
+pub(crate) fn delete_key_in(txn: &mut Txn<'_>, access_key: &str, ts: Timestamp) -> Result<bool> {
+    let key = access_key.as_bytes().to_vec();
+    let live = match txn.get::<KeyRow>(Table::Keys, &key)? {
+        Some(row) if !row.deleted => row,
+        _ => return Ok(false),
+    };
+    refuse_if_not_newer(txn, Some(&live), ts)?;
+    let tombstone = KeyRow { secret_key: String::new(), ts, deleted: true, ..live };
+    txn.put(Table::Keys, key, &tombstone)?;
+    Ok(true)
 }
 
 impl MetaStore {
@@ -50,17 +132,7 @@ impl MetaStore {
         if row.deleted {
             return Err(MetaError::Invalid("a new bucket row cannot be a tombstone".into()));
         }
-        self.submit(move |txn| {
-            let key = row.name.as_bytes().to_vec();
-            let stored: Option<BucketRow> = txn.get(Table::Buckets, &key)?;
-            if let Some(live) = stored.as_ref().filter(|r| !r.deleted) {
-                return Err(MetaError::BucketExists(Box::new(live.clone())));
-            }
-            refuse_if_not_newer(stored.as_ref(), row.ts)?;
-            txn.name_bucket(row.id, &row.name);
-            txn.event(EventKind::BucketCreated, row.ts, row.id, "", 0, "");
-            txn.put(Table::Buckets, key, &row)
-        })
+        self.submit(move |txn| create_bucket_in(txn, row))
     }
 
     /// Replaces a live bucket's row (grants, ...): `NoSuchBucket` unless a
@@ -71,17 +143,7 @@ impl MetaStore {
         if row.deleted {
             return Err(MetaError::Invalid("use delete_bucket to delete a bucket".into()));
         }
-        self.submit(move |txn| {
-            let key = row.name.as_bytes().to_vec();
-            let stored: Option<BucketRow> = txn.get(Table::Buckets, &key)?;
-            match stored.as_ref().filter(|r| !r.deleted) {
-                Some(live) if live.id == row.id => {}
-                _ => return Err(MetaError::NoSuchBucket),
-            }
-            refuse_if_not_newer(stored.as_ref(), row.ts)?;
-            txn.event(EventKind::BucketUpdated, row.ts, row.id, "", 0, "");
-            txn.put(Table::Buckets, key, &row)
-        })
+        self.submit(move |txn| update_bucket_in(txn, row))
     }
 
     /// Deletes a bucket by writing a tombstone at `ts`, and returns the row
@@ -90,23 +152,7 @@ impl MetaStore {
     /// in the same mutation, so no put can slip in between.
     pub fn delete_bucket(&self, name: &str, ts: Timestamp) -> Result<BucketRow> {
         let name = name.to_owned();
-        self.submit(move |txn| {
-            let key = name.as_bytes().to_vec();
-            let live = match txn.get::<BucketRow>(Table::Buckets, &key)? {
-                Some(row) if !row.deleted => row,
-                _ => return Err(MetaError::NoSuchBucket),
-            };
-            refuse_if_not_newer(Some(&live), ts)?;
-            let stats: BucketStats =
-                txn.get(Table::Counters, &keys::counter_key(live.id))?.unwrap_or_default();
-            if stats.objects > 0 || stats.uploads > 0 {
-                return Err(MetaError::BucketNotEmpty);
-            }
-            let tombstone = BucketRow { ts, deleted: true, grants: Vec::new(), ..live.clone() };
-            txn.event(EventKind::BucketRemoved, ts, live.id, "", 0, "");
-            txn.put(Table::Buckets, key, &tombstone)?;
-            Ok(live)
-        })
+        self.submit(move |txn| delete_bucket_in(txn, &name, None, ts, true))
     }
 
     /// The live access key `access_key`, or `None`.
@@ -138,28 +184,13 @@ impl MetaStore {
         if row.deleted {
             return Err(MetaError::Invalid("use delete_key to delete a key".into()));
         }
-        self.submit(move |txn| {
-            let key = row.access_key.as_bytes().to_vec();
-            let stored: Option<KeyRow> = txn.get(Table::Keys, &key)?;
-            refuse_if_not_newer(stored.as_ref(), row.ts)?;
-            txn.put(Table::Keys, key, &row)
-        })
+        self.submit(move |txn| put_key_in(txn, row))
     }
 
     /// Deletes an access key by writing a tombstone (without its secret) at
     /// `ts`. `Ok(false)` if there was no live key of that id.
     pub fn delete_key(&self, access_key: &str, ts: Timestamp) -> Result<bool> {
         let access_key = access_key.to_owned();
-        self.submit(move |txn| {
-            let key = access_key.as_bytes().to_vec();
-            let live = match txn.get::<KeyRow>(Table::Keys, &key)? {
-                Some(row) if !row.deleted => row,
-                _ => return Ok(false),
-            };
-            refuse_if_not_newer(Some(&live), ts)?;
-            let tombstone = KeyRow { secret_key: String::new(), ts, deleted: true, ..live };
-            txn.put(Table::Keys, key, &tombstone)?;
-            Ok(true)
-        })
+        self.submit(move |txn| delete_key_in(txn, &access_key, ts))
     }
 }

@@ -26,6 +26,7 @@ mod keys;
 mod list;
 mod multipart;
 mod objects;
+pub mod raft;
 mod rows;
 mod store;
 mod upkeep;
@@ -114,7 +115,7 @@ impl From<fjall::Error> for MetaError {
 pub type Result<T, E = MetaError> = std::result::Result<T, E>;
 
 /// A condition checked atomically with an object write.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum PutCondition {
     #[default]
     Always,
@@ -126,7 +127,7 @@ pub enum PutCondition {
 }
 
 /// What a put did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PutOutcome {
     /// `false` if the stored row is newer (last writer wins): nothing was
     /// written and the caller should free the new row's blobs.
@@ -136,7 +137,7 @@ pub struct PutOutcome {
 }
 
 /// What completing a multipart upload did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CompleteOutcome {
     /// `false` if a newer object row was stored: the upload is still closed,
     /// and every part is in `unused_parts`.
@@ -149,7 +150,7 @@ pub struct CompleteOutcome {
 }
 
 /// A ListObjects (v1 or v2) query. See [`MetaStore::list_objects`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ListQuery {
     pub prefix: String,
     /// Empty is treated as no delimiter. May be several characters.
@@ -168,7 +169,7 @@ impl Default for ListQuery {
 
 /// An object as a listing shows it: no body (listing never copies inline
 /// bodies).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ObjectSummary {
     pub key: String,
     pub ts: Timestamp,
@@ -177,7 +178,7 @@ pub struct ObjectSummary {
 
 // Most entries are objects: boxing them would cost an allocation each.
 #[allow(clippy::large_enum_variant)]
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ListEntry {
     Object(ObjectSummary),
     CommonPrefix(String),
@@ -193,7 +194,7 @@ impl ListEntry {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct ListPage {
     /// In key order; objects and common prefixes interleaved.
     pub entries: Vec<ListEntry>,
@@ -204,7 +205,7 @@ pub struct ListPage {
 }
 
 /// A ListMultipartUploads query. See [`MetaStore::list_uploads`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct UploadListQuery {
     pub prefix: String,
     pub delimiter: Option<String>,
@@ -226,7 +227,7 @@ impl Default for UploadListQuery {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct UploadListPage {
     /// Ordered by key, then upload id (initiation order).
     pub uploads: Vec<UploadRow>,

@@ -43,11 +43,105 @@ fn take_parts(txn: &mut Txn<'_>, upload_id: ObjectId) -> Result<Vec<PartRow>> {
 
 /// Closes a live upload: a tombstone at `ts`, one fewer upload counted.
 fn close_upload(txn: &mut Txn<'_>, key: Vec<u8>, upload: UploadRow, ts: Timestamp) -> Result<()> {
-    if upload.ts >= ts {
+    if upload.ts >= ts && !txn.log_ordered() {
         return Err(MetaError::Stale { stored: upload.ts });
     }
     txn.count(upload.bucket, 0, 0, -1);
     txn.put(Table::Uploads, key, &UploadRow { ts, deleted: true, ..upload })
+}
+
+pub(crate) fn create_upload_in(txn: &mut Txn<'_>, key: Vec<u8>, row: UploadRow) -> Result<()> {
+    txn.check_bucket_live(row.bucket)?;
+    let stored: Option<UploadRow> = txn.get(Table::Uploads, &key)?;
+    if let Some(stored) = &stored {
+        if txn.log_ordered() && stored.ts == row.ts {
+            // The same creation applied twice (a retried proposal).
+            return Ok(());
+        }
+        if stored.ts >= row.ts && !txn.log_ordered() {
+            return Err(MetaError::Stale { stored: stored.ts });
+        }
+        if !stored.deleted {
+            txn.count(row.bucket, 0, 0, -1);
+        }
+    }
+    txn.count(row.bucket, 0, 0, 1);
+    txn.event(EventKind::UploadCreated, row.ts, row.bucket, &row.key, 0, "");
+    txn.put(Table::Uploads, key, &row)
+}
+
+pub(crate) fn put_part_in(txn: &mut Txn<'_>, upload_key: &[u8], row: PartRow) -> Result<Option<PartRow>> {
+    live_upload(txn, upload_key)?;
+    let part_key = keys::part_key(row.upload_id, row.part_number).to_vec();
+    let replaced: Option<PartRow> = txn.get(Table::Parts, &part_key)?;
+    if txn.log_ordered() && replaced.as_ref().is_some_and(|p| p.ts == row.ts) {
+        return Ok(None);
+    }
+    txn.put(Table::Parts, part_key, &row)?;
+    Ok(replaced.filter(|p| !p.deleted))
+}
+
+pub(crate) fn complete_in(
+    txn: &mut Txn<'_>,
+    partition: u32,
+    upload_key: Vec<u8>,
+    upload_id: ObjectId,
+    object: ObjectRow,
+) -> Result<CompleteOutcome> {
+    let ObjectBody::Striped(manifest) = &object.body else {
+        return Err(MetaError::Invalid("a completed upload's body must be a striped manifest".into()));
+    };
+    let wanted: Vec<(u32, ObjectId)> = manifest.parts.iter().map(|p| (p.part_number, p.body)).collect();
+    let upload = match live_upload(txn, &upload_key) {
+        Ok(upload) => upload,
+        Err(MetaError::NoSuchUpload) if txn.log_ordered() => {
+            // A retried completion that already took effect answers as the
+            // first one did, rather than NoSuchUpload.
+            let object_key = keys::object_key(partition, object.bucket, &object.key);
+            let stored: Option<ObjectRow> = txn.get(Table::Objects, &object_key)?;
+            if stored.is_some_and(|s| s.ts == object.ts) {
+                return Ok(CompleteOutcome { applied: true, replaced: None, unused_parts: Vec::new() });
+            }
+            return Err(MetaError::NoSuchUpload);
+        }
+        Err(err) => return Err(err),
+    };
+    let mut parts: BTreeMap<u32, PartRow> =
+        take_parts(txn, upload_id)?.into_iter().map(|p| (p.part_number, p)).collect();
+    for &(number, body) in &wanted {
+        match parts.get(&number) {
+            Some(part) if part.body == body => {}
+            _ => return Err(MetaError::InvalidPart(number)),
+        }
+    }
+    let ts = object.ts;
+    close_upload(txn, upload_key, upload, ts)?;
+    let outcome = put_in(txn, partition, object, &PutCondition::Always, EventKind::UploadCompleted)?;
+    if outcome.applied {
+        for (number, _) in &wanted {
+            parts.remove(number);
+        }
+    }
+    Ok(CompleteOutcome {
+        applied: outcome.applied,
+        replaced: outcome.replaced,
+        unused_parts: parts.into_values().collect(),
+    })
+}
+
+pub(crate) fn abort_in(
+    txn: &mut Txn<'_>,
+    upload_key: Vec<u8>,
+    bucket: ObjectId,
+    key: &str,
+    upload_id: ObjectId,
+    ts: Timestamp,
+) -> Result<Vec<PartRow>> {
+    let upload = live_upload(txn, &upload_key)?;
+    let parts = take_parts(txn, upload_id)?;
+    close_upload(txn, upload_key, upload, ts)?;
+    txn.event(EventKind::UploadAborted, ts, bucket, key, 0, "");
+    Ok(parts)
 }
 
 impl MetaStore {
@@ -61,21 +155,7 @@ impl MetaStore {
             return Err(MetaError::Invalid("a new upload row cannot be a tombstone".into()));
         }
         let key = keys::upload_key(self.index_partition(row.bucket), row.bucket, &row.key, row.upload_id);
-        self.submit(move |txn| {
-            txn.check_bucket_live(row.bucket)?;
-            let stored: Option<UploadRow> = txn.get(Table::Uploads, &key)?;
-            if let Some(stored) = &stored {
-                if stored.ts >= row.ts {
-                    return Err(MetaError::Stale { stored: stored.ts });
-                }
-                if !stored.deleted {
-                    txn.count(row.bucket, 0, 0, -1);
-                }
-            }
-            txn.count(row.bucket, 0, 0, 1);
-            txn.event(EventKind::UploadCreated, row.ts, row.bucket, &row.key, 0, "");
-            txn.put(Table::Uploads, key, &row)
-        })
+        self.submit(move |txn| create_upload_in(txn, key, row))
     }
 
     /// The live upload `upload_id` of `key` in `bucket`, or `None` if absent,
@@ -98,13 +178,7 @@ impl MetaStore {
             return Err(MetaError::Invalid("a part row cannot be a tombstone".into()));
         }
         let upload_key = keys::upload_key(self.index_partition(bucket), bucket, key, row.upload_id);
-        self.submit(move |txn| {
-            live_upload(txn, &upload_key)?;
-            let part_key = keys::part_key(row.upload_id, row.part_number).to_vec();
-            let replaced: Option<PartRow> = txn.get(Table::Parts, &part_key)?;
-            txn.put(Table::Parts, part_key, &row)?;
-            Ok(replaced.filter(|p| !p.deleted))
-        })
+        self.submit(move |txn| put_part_in(txn, &upload_key, row))
     }
 
     /// Up to `max_parts` parts of an upload with a number above
@@ -162,36 +236,12 @@ impl MetaStore {
                 "the completed object must be a live null version of the upload's key".into(),
             ));
         }
-        let ObjectBody::Striped(manifest) = &object.body else {
+        if !matches!(object.body, ObjectBody::Striped(_)) {
             return Err(MetaError::Invalid("a completed upload's body must be a striped manifest".into()));
-        };
-        let wanted: Vec<(u32, ObjectId)> = manifest.parts.iter().map(|p| (p.part_number, p.body)).collect();
+        }
         let partition = self.index_partition(bucket);
         let upload_key = keys::upload_key(partition, bucket, key, upload_id);
-        self.submit(move |txn| {
-            let upload = live_upload(txn, &upload_key)?;
-            let mut parts: BTreeMap<u32, PartRow> =
-                take_parts(txn, upload_id)?.into_iter().map(|p| (p.part_number, p)).collect();
-            for &(number, body) in &wanted {
-                match parts.get(&number) {
-                    Some(part) if part.body == body => {}
-                    _ => return Err(MetaError::InvalidPart(number)),
-                }
-            }
-            let ts = object.ts;
-            close_upload(txn, upload_key, upload, ts)?;
-            let outcome = put_in(txn, partition, object, &PutCondition::Always, EventKind::UploadCompleted)?;
-            if outcome.applied {
-                for (number, _) in &wanted {
-                    parts.remove(number);
-                }
-            }
-            Ok(CompleteOutcome {
-                applied: outcome.applied,
-                replaced: outcome.replaced,
-                unused_parts: parts.into_values().collect(),
-            })
-        })
+        self.submit(move |txn| complete_in(txn, partition, upload_key, upload_id, object))
     }
 
     /// Aborts a live upload (`NoSuchUpload` otherwise): the upload becomes a
@@ -207,12 +257,6 @@ impl MetaStore {
         keys::check_object_key(key)?;
         let upload_key = keys::upload_key(self.index_partition(bucket), bucket, key, upload_id);
         let key = key.to_owned();
-        self.submit(move |txn| {
-            let upload = live_upload(txn, &upload_key)?;
-            let parts = take_parts(txn, upload_id)?;
-            close_upload(txn, upload_key, upload, ts)?;
-            txn.event(EventKind::UploadAborted, ts, bucket, &key, 0, "");
-            Ok(parts)
-        })
+        self.submit(move |txn| abort_in(txn, upload_key, bucket, &key, upload_id, ts))
     }
 }

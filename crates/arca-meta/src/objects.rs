@@ -106,22 +106,30 @@ fn delete_job(
     key: String,
     ts: Timestamp,
 ) -> impl FnOnce(&mut Txn<'_>) -> Result<Option<ObjectRow>> + Send + 'static {
-    move |txn| {
-        let tombstone = ObjectRow {
-            bucket,
-            key,
-            version: None,
-            ts,
-            deleted: true,
-            meta: ObjectMeta::default(),
-            body: ObjectBody::default(),
-        };
-        let outcome = put_in(txn, partition, tombstone, &PutCondition::Always, EventKind::ObjectRemoved)?;
-        Ok(outcome.replaced)
-    }
+    move |txn| delete_in(txn, partition, bucket, key, ts)
 }
 
-fn check_object_row(row: &ObjectRow) -> Result<()> {
+pub(crate) fn delete_in(
+    txn: &mut Txn<'_>,
+    partition: u32,
+    bucket: ObjectId,
+    key: String,
+    ts: Timestamp,
+) -> Result<Option<ObjectRow>> {
+    let tombstone = ObjectRow {
+        bucket,
+        key,
+        version: None,
+        ts,
+        deleted: true,
+        meta: ObjectMeta::default(),
+        body: ObjectBody::default(),
+    };
+    let outcome = put_in(txn, partition, tombstone, &PutCondition::Always, EventKind::ObjectRemoved)?;
+    Ok(outcome.replaced)
+}
+
+pub(crate) fn check_object_row(row: &ObjectRow) -> Result<()> {
     keys::check_object_key(&row.key)?;
     if row.version.is_some() {
         return Err(MetaError::Invalid("object versions are not supported yet".into()));
@@ -152,6 +160,12 @@ pub(crate) fn put_in(
     }
     let key = keys::object_key(partition, row.bucket, &row.key);
     let stored: Option<ObjectRow> = txn.get(Table::Objects, &key)?;
+    if txn.log_ordered() && stored.as_ref().is_some_and(|s| s.ts == row.ts && s.deleted == row.deleted) {
+        // This very write, applied before: a proposal retried after its
+        // outcome was lost (timestamps are unique per write). Applying it
+        // again would fail its own condition or count it twice.
+        return Ok(PutOutcome { applied: true, replaced: None });
+    }
     let live = stored.as_ref().filter(|r| !r.deleted);
     match cond {
         PutCondition::Always => {}
@@ -162,8 +176,10 @@ pub(crate) fn put_in(
             _ => return Err(MetaError::PreconditionFailed),
         },
     }
+    // Last writer wins, unless a Raft log orders the writes.
     if let Some(stored) = &stored
         && stored.timestamp() >= row.ts
+        && !txn.log_ordered()
     {
         return Ok(PutOutcome { applied: false, replaced: None });
     }

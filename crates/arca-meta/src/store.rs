@@ -18,13 +18,14 @@ use futures::channel::oneshot;
 use serde::de::DeserializeOwned;
 
 use crate::rows::{BucketRow, BucketStats, EventRow, KeyRow, ObjectBody, ObjectRow, PartRow, Row, UploadRow};
-use crate::writer::{self, Job, Txn, WriterState};
+use crate::writer::{self, Job, Txn, Work, WriterState};
 use crate::{MetaConfig, MetaError, Result, codec, keys};
 
 /// The on-disk layout version of keys (values carry their own version
 /// byte). Stored under `format` in the `meta` keyspace at creation.
 pub const KEY_FORMAT: u8 = 1;
 const FORMAT_MARKER: &[u8] = b"format";
+const INDEX_PART_POWER: &[u8] = b"index_part_power";
 
 /// The tables of the index. Ordered so a group's staged writes sort by
 /// table, then key.
@@ -37,6 +38,14 @@ pub(crate) enum Table {
     Parts,
     Counters,
     Events,
+    /// Raft log entries of every group this node holds (crate::raft).
+    RaftLog,
+    /// Per Raft group: vote, committed and purged log ids.
+    RaftMeta,
+    /// Per Raft group: what its state machine has applied.
+    Groups,
+    /// The catalog's cluster rows: ring, members, index ranges.
+    Cluster,
 }
 
 /// The fjall database and one keyspace per table.
@@ -50,6 +59,10 @@ pub(crate) struct Tables {
     pub parts: Keyspace,
     pub counters: Keyspace,
     pub events: Keyspace,
+    pub raft_log: Keyspace,
+    pub raft_meta: Keyspace,
+    pub groups: Keyspace,
+    pub cluster: Keyspace,
     pub meta: Keyspace,
 }
 
@@ -63,6 +76,10 @@ impl Tables {
             Table::Parts => &self.parts,
             Table::Counters => &self.counters,
             Table::Events => &self.events,
+            Table::RaftLog => &self.raft_log,
+            Table::RaftMeta => &self.raft_meta,
+            Table::Groups => &self.groups,
+            Table::Cluster => &self.cluster,
         }
     }
 
@@ -79,7 +96,7 @@ impl Tables {
 pub struct MetaStore {
     pub(crate) tables: Tables,
     pub(crate) config: MetaConfig,
-    jobs: Option<mpsc::Sender<Job>>,
+    jobs: Option<mpsc::Sender<Work>>,
     writer: Option<JoinHandle<()>>,
 }
 
@@ -100,6 +117,10 @@ impl MetaStore {
             parts: open("parts")?,
             counters: open("counters")?,
             events: open("events")?,
+            raft_log: open("raft_log")?,
+            raft_meta: open("raft_meta")?,
+            groups: open("groups")?,
+            cluster: open("cluster")?,
             meta: open("meta")?,
             db: db.clone(),
         };
@@ -112,6 +133,19 @@ impl MetaStore {
                 batch.commit()?;
             }
         }
+        // Object and upload keys begin with an index partition computed
+        // with the partition power the index was created with; a later ring
+        // with another power must not move existing rows out of reach.
+        let mut config = config;
+        match tables.meta.get(INDEX_PART_POWER)? {
+            Some(v) if v.len() == 1 => config.part_power = v[0],
+            Some(v) => return Err(MetaError::Corrupt(format!("bad index partition power {:?}", v.as_ref()))),
+            None => {
+                let mut batch = db.batch().durability(Some(PersistMode::SyncAll));
+                batch.insert(&tables.meta, INDEX_PART_POWER, [config.part_power]);
+                batch.commit()?;
+            }
+        }
         let state = WriterState::recover(&tables, &config)?;
         let (jobs, receiver) = mpsc::channel();
         let writer = std::thread::Builder::new()
@@ -121,7 +155,11 @@ impl MetaStore {
                 move || writer::run(tables, state, receiver)
             })
             .map_err(|e| MetaError::Invalid(format!("cannot start the metadata writer: {e}")))?;
-        Ok(MetaStore { tables, config, jobs: Some(jobs), writer: Some(writer) })
+        let store = MetaStore { tables, config, jobs: Some(jobs), writer: Some(writer) };
+        for group in store.finish_interrupted_installs()? {
+            tracing::warn!(group, "a snapshot install was interrupted; the group starts over empty");
+        }
+        Ok(store)
     }
 
     /// Runs `mutation` on the writer thread and waits until its writes (if
@@ -133,10 +171,43 @@ impl MetaStore {
         F: FnOnce(&mut Txn<'_>) -> Result<R> + Send + 'static,
     {
         let (reply, answer) = mpsc::sync_channel::<Result<R>>(1);
-        self.enqueue(mutation, move |result| {
+        let job = Self::job(mutation, move |result| {
             let _ = reply.send(result);
-        })?;
+        });
+        self.send(Work { jobs: vec![job], sync: true })?;
         answer.recv().map_err(|_| MetaError::Closed)?
+    }
+
+    /// Queues mutations that commit together (in one fjall batch), synced
+    /// or not; the future resolves with each one's result once the batch
+    /// is committed.
+    pub(crate) fn submit_all_async<R, F>(
+        &self,
+        mutations: Vec<F>,
+        sync: bool,
+    ) -> impl Future<Output = Result<Vec<Result<R>>>> + Send + 'static
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Txn<'_>) -> Result<R> + Send + 'static,
+    {
+        let mut answers = Vec::with_capacity(mutations.len());
+        let mut jobs = Vec::with_capacity(mutations.len());
+        for mutation in mutations {
+            let (reply, answer) = oneshot::channel::<Result<R>>();
+            jobs.push(Self::job(mutation, move |result| {
+                let _ = reply.send(result);
+            }));
+            answers.push(answer);
+        }
+        let queued = self.send(Work { jobs, sync });
+        async move {
+            queued?;
+            let mut out = Vec::with_capacity(answers.len());
+            for answer in answers {
+                out.push(answer.await.map_err(|_| MetaError::Closed)?);
+            }
+            Ok(out)
+        }
     }
 
     /// [`submit`](Self::submit) for async callers: the mutation is queued
@@ -149,33 +220,51 @@ impl MetaStore {
         F: FnOnce(&mut Txn<'_>) -> Result<R> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel::<Result<R>>();
-        let queued = self.enqueue(mutation, move |result| {
+        let job = Self::job(mutation, move |result| {
             let _ = reply.send(result);
         });
+        let queued = self.send(Work { jobs: vec![job], sync: true });
         async move {
             queued?;
             answer.await.map_err(|_| MetaError::Closed)?
         }
     }
 
-    /// Queues `mutation` for the writer thread; `deliver` gets its result
+    /// A job for the writer thread: `deliver` gets the mutation's result
     /// once the group it joined is committed (or failed to commit). A
     /// mutation that panics drops `deliver`, which its caller sees as
     /// `Closed`.
-    fn enqueue<R, F, D>(&self, mutation: F, deliver: D) -> Result<()>
+    fn job<R, F, D>(mutation: F, deliver: D) -> Job
     where
         R: Send + 'static,
         F: FnOnce(&mut Txn<'_>) -> Result<R> + Send + 'static,
         D: FnOnce(Result<R>) + Send + 'static,
     {
-        let job: Job = Box::new(move |txn| {
+        Box::new(move |txn| {
             let result = mutation(txn);
             let keep = result.is_ok();
             let done: writer::Reply = Box::new(move |committed| deliver(committed.and(result)));
             (keep, done)
-        });
+        })
+    }
+
+    fn send(&self, work: Work) -> Result<()> {
         let jobs = self.jobs.as_ref().ok_or(MetaError::Closed)?;
-        jobs.send(job).map_err(|_| MetaError::Closed)
+        jobs.send(work).map_err(|_| MetaError::Closed)
+    }
+
+    /// A value this node keeps for itself (never replicated): node-local
+    /// facts such as "this node joined a cluster".
+    pub fn local_value(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.tables.meta.get(format!("local:{name}"))?.map(|v| v.to_vec()))
+    }
+
+    /// Stores a node-local value durably.
+    pub fn set_local_value(&self, name: &str, value: &[u8]) -> Result<()> {
+        let mut batch = self.tables.db.batch().durability(Some(PersistMode::SyncAll));
+        batch.insert(&self.tables.meta, format!("local:{name}"), value);
+        batch.commit()?;
+        Ok(())
     }
 
     /// The index partition of `bucket`'s index shard: the first four bytes of
@@ -210,6 +299,32 @@ impl MetaStore {
             let (_key, value) = guard.into_inner()?;
             let row: PartRow = codec::decode(&value)?;
             bodies.insert(row.body);
+        }
+        Ok(bodies)
+    }
+
+    /// Every body id the rows of one bucket refer to (its objects'
+    /// manifests and its live uploads' parts), read from one snapshot: the
+    /// share of garbage collection's set that one index range holds.
+    pub fn referenced_bodies_of(&self, bucket: ObjectId) -> Result<HashSet<ObjectId>> {
+        let snapshot = self.tables.db.snapshot();
+        let head = keys::bucket_prefix(self.index_partition(bucket), bucket);
+        let mut bodies = HashSet::new();
+        for guard in snapshot.prefix(&self.tables.objects, &head) {
+            let (_key, value) = guard.into_inner()?;
+            let row: ObjectRow = codec::decode(&value)?;
+            if let ObjectBody::Striped(manifest) = row.body {
+                bodies.extend(manifest.parts.iter().map(|p| p.body));
+            }
+        }
+        for guard in snapshot.prefix(&self.tables.uploads, &head) {
+            let (_key, value) = guard.into_inner()?;
+            let upload: UploadRow = codec::decode(&value)?;
+            for part in snapshot.prefix(&self.tables.parts, upload.upload_id.as_bytes()) {
+                let (_key, value) = part.into_inner()?;
+                let row: PartRow = codec::decode(&value)?;
+                bodies.insert(row.body);
+            }
         }
         Ok(bodies)
     }

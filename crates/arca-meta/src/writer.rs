@@ -38,6 +38,18 @@ pub(crate) type Reply = Box<dyn FnOnce(Result<()>) + Send>;
 /// A mutation: stages writes into the `Txn` and says whether to keep them.
 pub(crate) type Job = Box<dyn FnOnce(&mut Txn<'_>) -> (bool, Reply) + Send>;
 
+/// What a caller queues: mutations that must land in the same commit, and
+/// whether that commit must be fdatasync'ed before they are answered.
+///
+/// Unsynced work is what a Raft state machine applies: its entries are
+/// already durable in the Raft log (in the same journal, which is written
+/// in order), so a crash can only lose applies that are re-applied from the
+/// log at restart. The group is synced if any of its work asks for it.
+pub(crate) struct Work {
+    pub jobs: Vec<Job>,
+    pub sync: bool,
+}
+
 /// Staged writes by (table, key): `Some(value)` to insert, `None` to remove.
 pub(crate) type Overlay = BTreeMap<(Table, Vec<u8>), Option<Vec<u8>>>;
 
@@ -75,31 +87,36 @@ impl WriterState {
 }
 
 /// The writer thread's loop: runs until every sender is gone.
-pub(crate) fn run(tables: Tables, mut state: WriterState, jobs: mpsc::Receiver<Job>) {
-    while let Ok(first) = jobs.recv() {
+pub(crate) fn run(tables: Tables, mut state: WriterState, works: mpsc::Receiver<Work>) {
+    while let Ok(first) = works.recv() {
         let mut staged = Overlay::new();
         let mut replies: Vec<Reply> = Vec::new();
+        let mut sync = false;
         let mut next = Some(first);
-        while let Some(job) = next.take() {
-            let mut txn = Txn::new(&tables, &staged, &mut state);
-            match catch_unwind(AssertUnwindSafe(|| job(&mut txn))) {
-                Ok((true, reply)) => match txn.finish() {
-                    Ok(own) => {
-                        staged.extend(own);
-                        replies.push(reply);
-                    }
-                    Err(e) => reply(Err(e)),
-                },
-                Ok((false, reply)) => replies.push(reply),
-                // The job's reply channel was dropped while unwinding: its
-                // caller gets `Closed`; nothing it staged is kept.
-                Err(_) => tracing::error!("a metadata mutation panicked; it was discarded"),
+        while let Some(work) = next.take() {
+            sync |= work.sync;
+            // The jobs of one work item always share a commit.
+            for job in work.jobs {
+                let mut txn = Txn::new(&tables, &staged, &mut state);
+                match catch_unwind(AssertUnwindSafe(|| job(&mut txn))) {
+                    Ok((true, reply)) => match txn.finish() {
+                        Ok(own) => {
+                            staged.extend(own);
+                            replies.push(reply);
+                        }
+                        Err(e) => reply(Err(e)),
+                    },
+                    Ok((false, reply)) => replies.push(reply),
+                    // The job's reply channel was dropped while unwinding:
+                    // its caller gets `Closed`; nothing it staged is kept.
+                    Err(_) => tracing::error!("a metadata mutation panicked; it was discarded"),
+                }
             }
             if replies.len() < MAX_GROUP_JOBS && staged.len() < MAX_GROUP_WRITES {
-                next = jobs.try_recv().ok();
+                next = works.try_recv().ok();
             }
         }
-        let committed = commit(&tables, staged, state.sync);
+        let committed = commit(&tables, staged, state.sync && sync);
         if let Err(e) = &committed {
             tracing::error!("metadata commit failed: {e}");
         }
@@ -144,11 +161,35 @@ pub(crate) struct Txn<'a> {
     own: Overlay,
     deltas: BTreeMap<ObjectId, StatsDelta>,
     events: Vec<EventRow>,
+    /// The Raft group whose log this mutation applies, if any. Its
+    /// entries are ordered by the log, not by their timestamps, and the
+    /// group's own state (not this node's view of the catalog) says
+    /// whether its bucket is still live, so every replica decides alike.
+    raft_group: Option<u64>,
 }
 
 impl<'a> Txn<'a> {
     fn new(tables: &'a Tables, group: &'a Overlay, state: &'a mut WriterState) -> Self {
-        Txn { tables, group, state, own: Overlay::new(), deltas: BTreeMap::new(), events: Vec::new() }
+        Txn {
+            tables,
+            group,
+            state,
+            own: Overlay::new(),
+            deltas: BTreeMap::new(),
+            events: Vec::new(),
+            raft_group: None,
+        }
+    }
+
+    /// Marks this mutation as applying an entry of Raft group `group`.
+    pub fn apply_for(&mut self, group: u64) {
+        self.raft_group = Some(group);
+    }
+
+    /// Whether writes are ordered by a Raft log rather than by timestamps
+    /// (last writer wins).
+    pub fn log_ordered(&self) -> bool {
+        self.raft_group.is_some()
     }
 
     /// The current value of a key: this job's writes, then the group's, then
@@ -169,6 +210,11 @@ impl<'a> Txn<'a> {
         let value = codec::encode(row)?;
         self.own.insert((table, key), Some(value));
         Ok(())
+    }
+
+    /// Stages an already encoded value.
+    pub fn put_raw(&mut self, table: Table, key: Vec<u8>, value: Vec<u8>) {
+        self.own.insert((table, key), Some(value));
     }
 
     pub fn remove(&mut self, table: Table, key: Vec<u8>) {
@@ -192,6 +238,25 @@ impl<'a> Txn<'a> {
             for ((_, k), v) in staged {
                 match v {
                     Some(v) => merged.insert(k.clone(), v.clone()),
+                    None => merged.remove(k),
+                };
+            }
+        }
+        Ok(merged.into_iter().collect())
+    }
+
+    /// Every current key in `[from, to)` of a table, in key order: the
+    /// stored keys overlaid with the group's and this job's writes.
+    pub fn scan_keys(&self, table: Table, from: &[u8], to: &[u8]) -> Result<Vec<Vec<u8>>> {
+        let mut merged: std::collections::BTreeSet<Vec<u8>> = std::collections::BTreeSet::new();
+        for guard in self.tables.keyspace(table).range(from.to_vec()..to.to_vec()) {
+            merged.insert(guard.key()?.to_vec());
+        }
+        for overlay in [self.group, &self.own] {
+            let staged = overlay.range((table, from.to_vec())..(table, to.to_vec()));
+            for ((_, k), v) in staged {
+                match v {
+                    Some(_) => merged.insert(k.clone()),
                     None => merged.remove(k),
                 };
             }
@@ -247,6 +312,15 @@ impl<'a> Txn<'a> {
     /// passes: a replica may learn of an object before it learns of its
     /// bucket.
     pub fn check_bucket_live(&self, id: ObjectId) -> Result<()> {
+        if let Some(group) = self.raft_group {
+            // Inside a Raft group the range's own state decides: DeleteBucket
+            // closes the range in its log (crate::raft), ordered with every
+            // put.
+            return match self.get::<crate::raft::GroupState>(Table::Groups, &group.to_be_bytes())? {
+                Some(state) if state.closed => Err(MetaError::NoSuchBucket),
+                _ => Ok(()),
+            };
+        }
         let Some(name) = self.state.bucket_names.get(&id) else { return Ok(()) };
         match self.get::<BucketRow>(Table::Buckets, name.as_bytes())? {
             Some(row) if row.id == id && !row.deleted => Ok(()),

@@ -4,7 +4,9 @@
 //! keys get AccessDenied unless the owner or root granted them the bucket.
 //! The root key may use every bucket.
 
-use arca_meta::BucketRow;
+use arca_cluster::{ClusterError, IndexAnswer, IndexQuery};
+use arca_meta::raft::CatalogCommand;
+use arca_meta::{BucketRow, MetaError};
 use arca_types::ObjectId;
 
 use crate::error::{ObjectError, ObjectResult};
@@ -19,7 +21,9 @@ impl Caller {
 }
 
 impl ObjectService {
-    /// Creates `name`, owned by the caller, in this service's region.
+    /// Creates `name`, owned by the caller, in this service's region, with
+    /// its index range. Of two concurrent creations of one name on any
+    /// gateways, exactly one succeeds (the catalog's log orders them).
     pub async fn create_bucket(&self, caller: &Caller, name: &str) -> ObjectResult<BucketRow> {
         validate_bucket_name(name)?;
         let now = self.clock().now();
@@ -33,36 +37,23 @@ impl ObjectService {
             ts: now,
             deleted: false,
         };
-        let created = row.clone();
-        let result = self
-            .inner
-            .buckets
-            .change(async {
-                self.with_meta(move |m| m.create_bucket(row)).await?;
-                Ok((created.clone(), vec![(created.name.clone(), Some(created))]))
-            })
-            .await;
-        match result {
+        match self.cluster().create_bucket(row.clone()).await {
+            Ok(()) => Ok(row),
             // Tell the owner apart from everyone else, as S3 does.
-            Err(ObjectError::BucketAlreadyExists) => match self.bucket_row(name).await? {
-                Some(existing) if existing.owner == caller.access_key => {
+            Err(ClusterError::Meta(MetaError::BucketExists(existing))) => {
+                if existing.owner == caller.access_key {
                     Err(ObjectError::BucketAlreadyOwnedByYou)
+                } else {
+                    Err(ObjectError::BucketAlreadyExists)
                 }
-                _ => Err(ObjectError::BucketAlreadyExists),
-            },
-            other => other,
+            }
+            Err(err) => Err(err.into()),
         }
-    }
-
-    /// The live bucket `name`, whoever may use it.
-    async fn bucket_row(&self, name: &str) -> ObjectResult<Option<BucketRow>> {
-        let owned = name.to_owned();
-        self.inner.buckets.get(name, self.with_meta(move |m| m.get_bucket(&owned))).await
     }
 
     /// The bucket `name`, if it exists and the caller may use it.
     pub async fn bucket(&self, caller: &Caller, name: &str) -> ObjectResult<BucketRow> {
-        let bucket = self.bucket_row(name).await?.ok_or(ObjectError::NoSuchBucket)?;
+        let bucket = self.cluster().bucket(name).await?.ok_or(ObjectError::NoSuchBucket)?;
         if caller.may_use(&bucket) { Ok(bucket) } else { Err(ObjectError::AccessDenied) }
     }
 
@@ -73,20 +64,19 @@ impl ObjectService {
             return Err(ObjectError::AccessDenied);
         }
         let ts = self.clock().now();
-        let owned = name.to_owned();
-        self.inner
-            .buckets
-            .change(async {
-                self.with_meta(move |m| m.delete_bucket(&owned, ts)).await?;
-                Ok(((), vec![(name.to_owned(), None)]))
-            })
-            .await
+        Ok(self.cluster().delete_bucket(&bucket, ts).await?)
     }
 
-    /// The buckets the caller may use, by name.
+    /// The buckets the caller may use, by name, as the catalog's leader
+    /// knows them.
     pub async fn list_buckets(&self, caller: &Caller) -> ObjectResult<Vec<BucketRow>> {
-        let all = self.with_meta(|m| m.list_buckets()).await?;
-        Ok(all.into_iter().filter(|b| caller.may_use(b)).collect())
+        self.cluster().sync_catalog().await?;
+        let mut all: Vec<BucketRow> = self
+            .cluster()
+            .catalog()
+            .read(|c| c.buckets.values().filter(|b| caller.may_use(b)).cloned().collect());
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(all)
     }
 
     /// Grants (or, with `allow == false`, revokes) `access_key` the use of a
@@ -107,19 +97,15 @@ impl ObjectService {
             bucket.grants.push(access_key.to_owned());
         }
         bucket.ts = self.clock().now();
-        let row = bucket.clone();
-        self.inner
-            .buckets
-            .change(async {
-                self.with_meta(move |m| m.update_bucket(row)).await?;
-                Ok((bucket.clone(), vec![(bucket.name.clone(), Some(bucket))]))
-            })
-            .await
+        self.cluster().catalog_write(CatalogCommand::UpdateBucket { row: bucket.clone() }).await?;
+        Ok(bucket)
     }
 
     /// Objects, bytes and live uploads of a bucket.
     pub async fn bucket_stats(&self, bucket: &BucketRow) -> ObjectResult<arca_meta::BucketStats> {
-        let id = bucket.id;
-        self.with_meta(move |m| m.bucket_stats(id)).await
+        match self.cluster().index_read(bucket.id, IndexQuery::Stats { bucket: bucket.id }).await? {
+            IndexAnswer::Stats(stats) => Ok(stats),
+            _ => Err(ObjectError::Internal("unexpected answer to a stats read".into())),
+        }
     }
 }

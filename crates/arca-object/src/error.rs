@@ -5,6 +5,7 @@
 //! request, never how Arca is built inside.
 
 use arca_blob::BlobError;
+use arca_cluster::ClusterError;
 use arca_meta::MetaError;
 
 pub type StdError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -70,6 +71,10 @@ pub enum ObjectError {
     /// Stored data failed its checksum on every replica.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// Too few replicas or no leader can be reached now; a retry may
+    /// succeed (503).
+    #[error("{0}")]
+    ServiceUnavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -105,5 +110,19 @@ impl From<BlobError> for ObjectError {
 impl From<tokio::task::JoinError> for ObjectError {
     fn from(err: tokio::task::JoinError) -> Self {
         ObjectError::Internal(format!("a storage task failed: {err}"))
+    }
+}
+
+impl From<ClusterError> for ObjectError {
+    fn from(err: ClusterError) -> Self {
+        match err {
+            ClusterError::Meta(err) => err.into(),
+            ClusterError::Unavailable(why) => ObjectError::ServiceUnavailable(why),
+            ClusterError::Corrupt(why) => ObjectError::Corrupt(why),
+            ClusterError::BlobMissing(id) => {
+                ObjectError::Internal(format!("blob {id} is missing on every replica"))
+            }
+            other => ObjectError::Internal(other.to_string()),
+        }
     }
 }

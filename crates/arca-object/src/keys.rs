@@ -2,6 +2,7 @@
 //! buckets.
 
 use arca_meta::KeyRow;
+use arca_meta::raft::{CatalogCommand, CatalogOutcome};
 use arca_types::ObjectId;
 
 use crate::ObjectService;
@@ -50,14 +51,17 @@ fn check_key_text(what: &str, value: &str, min: usize, max: usize) -> ObjectResu
 }
 
 impl ObjectService {
-    /// The live key `access_key`, if any.
+    /// The live key `access_key`, if any (one created a moment ago on
+    /// another gateway included).
     pub async fn key(&self, access_key: &str) -> ObjectResult<Option<KeyRow>> {
-        let owned = access_key.to_owned();
-        self.inner.keys.get(access_key, self.with_meta(move |m| m.get_key(&owned))).await
+        Ok(self.cluster().key(access_key).await?)
     }
 
     pub async fn list_keys(&self) -> ObjectResult<Vec<KeyRow>> {
-        self.with_meta(|m| m.list_keys()).await
+        self.cluster().sync_catalog().await?;
+        let mut keys: Vec<KeyRow> = self.cluster().catalog().read(|c| c.keys.values().cloned().collect());
+        keys.sort_by(|a, b| a.access_key.cmp(&b.access_key));
+        Ok(keys)
     }
 
     /// Creates a key. A given pair is imported as is; a missing part is
@@ -81,18 +85,14 @@ impl ObjectService {
             }
             return Err(ObjectError::InvalidArgument(format!("The access key {access_key} already exists")));
         }
-        self.store_key(access_key, secret_key, name, is_root).await
+        let row = self.new_key(access_key, secret_key, name, is_root);
+        self.cluster().catalog_write(CatalogCommand::PutKey { row: row.clone() }).await?;
+        Ok(row)
     }
 
-    async fn store_key(
-        &self,
-        access_key: String,
-        secret_key: String,
-        name: &str,
-        is_root: bool,
-    ) -> ObjectResult<KeyRow> {
+    fn new_key(&self, access_key: String, secret_key: String, name: &str, is_root: bool) -> KeyRow {
         let now = self.clock().now();
-        let row = KeyRow {
+        KeyRow {
             access_key,
             secret_key,
             name: name.to_owned(),
@@ -100,40 +100,35 @@ impl ObjectService {
             created: now,
             ts: now,
             deleted: false,
-        };
-        let stored = row.clone();
-        self.inner
-            .keys
-            .change(async {
-                self.with_meta(move |m| m.put_key(stored)).await?;
-                Ok((row.clone(), vec![(row.access_key.clone(), Some(row))]))
-            })
-            .await
+        }
     }
 
     /// Makes `access_key`/`secret_key` the root key, replacing any other
-    /// root key (the operator changed ARCA_ROOT_* between starts).
+    /// root key (the operator changed ARCA_ROOT_* between starts), in one
+    /// catalog change. Nothing is written if it already is the root key.
     pub async fn set_root_key(&self, access_key: &str, secret_key: &str) -> ObjectResult<KeyRow> {
         check_key_text("The root access key", access_key, 3, 128)?;
         check_key_text("The root secret key", secret_key, 8, 128)?;
-        for old in self.list_keys().await? {
-            if old.is_root && old.access_key != access_key {
-                self.delete_key(&old.access_key).await?;
-            }
+        let keys = self.list_keys().await?;
+        let current =
+            keys.iter().find(|k| k.is_root && k.access_key == access_key && k.secret_key == secret_key);
+        if let Some(current) = current
+            && keys.iter().filter(|k| k.is_root).count() == 1
+        {
+            return Ok(current.clone());
         }
-        self.store_key(access_key.to_owned(), secret_key.to_owned(), "root", true).await
+        let row = self.new_key(access_key.to_owned(), secret_key.to_owned(), "root", true);
+        self.cluster().catalog_write(CatalogCommand::SetRootKey { row: row.clone() }).await?;
+        Ok(row)
     }
 
     pub async fn delete_key(&self, access_key: &str) -> ObjectResult<bool> {
         let ts = self.clock().now();
-        let owned = access_key.to_owned();
-        self.inner
-            .keys
-            .change(async {
-                let existed = self.with_meta(move |m| m.delete_key(&owned, ts)).await?;
-                Ok((existed, vec![(access_key.to_owned(), None)]))
-            })
-            .await
+        let command = CatalogCommand::DeleteKey { access_key: access_key.to_owned(), ts };
+        match self.cluster().catalog_write(command).await? {
+            CatalogOutcome::KeyDeleted(existed) => Ok(existed),
+            _ => Err(ObjectError::Internal("unexpected answer to a key deletion".into())),
+        }
     }
 }
 

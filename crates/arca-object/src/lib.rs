@@ -1,17 +1,14 @@
 //! ObjectService: buckets, objects, multipart uploads and listings, over the
-//! metadata index (arca-meta) and the blob stores placed by the ring
-//! (arca-blob, arca-ring).
+//! cluster (arca-cluster): the catalog and the bucket index ranges on Raft,
+//! and replicated blobs placed by the ring.
 //!
 //! This is the layer every frontend (S3 today, Swift later) calls. It owns
 //! the semantics — who may touch a bucket, what an overwrite does to the old
 //! body, how a multipart upload becomes one object without copying — and
-//! none of the wire format. Calls are async; the blocking engines are called
-//! through `spawn_blocking`, except the index's point reads of object rows
-//! (`read_meta`) and its awaitable object writes (`put_object_async`,
-//! `delete_object_async`).
+//! none of the wire format, nor where the leaders and copies are: a single
+//! node is a cluster of one and runs exactly this code.
 
 mod bucket;
-mod catalog;
 mod conditions;
 mod error;
 mod keys;
@@ -20,7 +17,6 @@ mod maintenance;
 mod multipart;
 mod names;
 mod object;
-mod placement;
 mod read;
 mod reclaim;
 mod write;
@@ -28,7 +24,7 @@ mod write;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arca_meta::MetaStore;
+use arca_cluster::{BlobPlacement, Cluster};
 use arca_types::Clock;
 
 pub use arca_meta::{
@@ -45,11 +41,9 @@ pub use object::{
     BodyCheck, ByteRange, CopySource, GetObject, MAX_COPY_SOURCE, MAX_USER_METADATA, ObjectRead,
     Preconditions, PutObject,
 };
-pub use placement::BlobPlacement;
 pub use read::BodyStream;
 pub use write::MAX_OBJECT_SIZE;
 
-use catalog::Cached;
 use reclaim::Reclaimer;
 use write::BodyWriter;
 
@@ -96,76 +90,38 @@ pub struct ObjectService {
 }
 
 struct Inner {
-    meta: Arc<MetaStore>,
-    placement: Arc<BlobPlacement>,
+    cluster: Arc<Cluster>,
     clock: Arc<Clock>,
     config: ObjectConfig,
     reclaimer: Reclaimer,
-    keys: Cached<KeyRow>,
-    buckets: Cached<BucketRow>,
 }
 
 impl ObjectService {
     /// Must be called inside a tokio runtime (it starts the reclaimer task).
-    pub fn new(
-        meta: Arc<MetaStore>,
-        placement: Arc<BlobPlacement>,
-        clock: Arc<Clock>,
-        config: ObjectConfig,
-    ) -> Self {
-        let reclaimer = Reclaimer::start(placement.clone(), config.reclaim_grace);
-        ObjectService {
-            inner: Arc::new(Inner {
-                meta,
-                placement,
-                clock,
-                config,
-                reclaimer,
-                keys: Cached::new(),
-                buckets: Cached::new(),
-            }),
-        }
+    pub fn new(cluster: Arc<Cluster>, clock: Arc<Clock>, config: ObjectConfig) -> Self {
+        let reclaimer = Reclaimer::start(cluster.blobs().clone(), config.reclaim_grace);
+        ObjectService { inner: Arc::new(Inner { cluster, clock, config, reclaimer }) }
     }
 
     pub fn config(&self) -> &ObjectConfig {
         &self.inner.config
     }
 
-    pub fn meta(&self) -> &Arc<MetaStore> {
-        &self.inner.meta
+    pub fn cluster(&self) -> &Arc<Cluster> {
+        &self.inner.cluster
     }
 
     pub fn clock(&self) -> &Clock {
         &self.inner.clock
     }
 
-    /// Runs a blocking metadata call off the async threads.
-    async fn with_meta<T, F>(&self, f: F) -> ObjectResult<T>
-    where
-        F: FnOnce(&MetaStore) -> Result<T, arca_meta::MetaError> + Send + 'static,
-        T: Send + 'static,
-    {
-        let meta = self.inner.meta.clone();
-        Ok(tokio::task::spawn_blocking(move || f(&meta)).await??)
-    }
-
-    /// Runs a point read of the index on this async thread.
-    ///
-    /// A point read is nearly always a memtable or block-cache hit (about
-    /// 10 µs, the index benchmark's `get_object`), and both ways off the
-    /// async threads cost more than the read: measured on 4 KiB GETs at
-    /// concurrency 16, a direct read serves 1.9x the requests of
-    /// `block_in_place` and of `spawn_blocking` (docs/benchmarks.md). The
-    /// price is that a read missing the caches holds this worker for one
-    /// disk read. Scans (listings, upkeep) and every write stay off the
-    /// async threads.
-    fn read_meta<T>(&self, f: impl FnOnce(&MetaStore) -> Result<T, arca_meta::MetaError>) -> ObjectResult<T> {
-        Ok(f(&self.inner.meta)?)
+    fn placement(&self) -> &Arc<BlobPlacement> {
+        self.inner.cluster.blobs()
     }
 
     fn writer(&self) -> BodyWriter {
         BodyWriter {
-            placement: self.inner.placement.clone(),
+            placement: self.placement().clone(),
             clock: self.inner.clock.clone(),
             reclaimer: self.inner.reclaimer.clone(),
             stripe_size: self.inner.config.stripe_size,

@@ -1,9 +1,10 @@
 //! Listing a bucket's objects: an ordered range scan of the index (Q3).
 //! Paging tokens and wire encodings belong to the frontends.
 
+use arca_cluster::{IndexAnswer, IndexQuery};
 use arca_meta::{ListPage, ListQuery};
 
-use crate::error::ObjectResult;
+use crate::error::{ObjectError, ObjectResult};
 use crate::{BucketRow, Caller, ObjectService};
 
 impl ObjectService {
@@ -14,8 +15,13 @@ impl ObjectService {
         query: ListQuery,
     ) -> ObjectResult<(BucketRow, ListPage)> {
         let bucket = self.bucket(caller, bucket).await?;
-        let id = bucket.id;
-        let page = self.with_meta(move |m| m.list_objects(id, &query)).await?;
-        Ok((bucket, page))
+        match self
+            .cluster()
+            .index_read(bucket.id, IndexQuery::ListObjects { bucket: bucket.id, query })
+            .await?
+        {
+            IndexAnswer::Objects(page) => Ok((bucket, page)),
+            _ => Err(ObjectError::Internal("unexpected answer to a listing".into())),
+        }
     }
 }

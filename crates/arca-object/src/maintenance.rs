@@ -4,18 +4,21 @@
 //!   volumes (Q6: a delete only marks); every `compact_interval` each store
 //!   rewrites the volumes whose garbage ratio passed `compact_garbage_ratio`.
 //! - Scrub, the auditor (S9): every `scrub_interval` each store re-reads and
-//!   verifies every record and reports live blobs that fail their checksum.
-//!   With one replica there is nothing to repair them from; the report says
-//!   which objects are hurt. (The replicator will restore them from a good
-//!   replica once objects have more than one.)
+//!   verifies every record; a live blob that fails its checksum is moved to
+//!   quarantine and a good copy is fetched from another replica
+//!   (arca-cluster `auditor`). With one replica there is nothing to repair
+//!   from; the log says which blob is lost.
 //!
 //! - Garbage collection: blobs that no row refers to — left by a crash
-//!   between storing a body and committing its row, or queued for deletion
-//!   when the process stopped (see `reclaim`) — are deleted every
-//!   `gc_interval`, once their body is older than `gc_min_age`. Body ids are
-//!   time-ordered, so a blob's age is read off its id; the age floor keeps
-//!   the sweep away from bodies whose upload is still running (their row is
-//!   not committed yet), so it must exceed the longest single upload.
+//!   between storing a body and committing its row, queued for deletion
+//!   when the process stopped (see `reclaim`), or brought back by the
+//!   replicator from a copy that missed a delete — are deleted every
+//!   `gc_interval`, once their body is older than `gc_min_age`. What rows
+//!   refer to is asked of every index range's leader (arca-cluster `gc`);
+//!   if any cannot answer, nothing is deleted. Body ids are time-ordered,
+//!   so a blob's age is read off its id; the age floor keeps the sweep away
+//!   from bodies whose upload is still running (their row is not committed
+//!   yet), so it must exceed the longest single upload.
 //!
 //! - Index upkeep: every `index_upkeep_interval` the index drops object and
 //!   upload tombstones older than `tombstone_reclaim_age` (by then no write
@@ -30,10 +33,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arca_blob::BlobStore;
+use arca_cluster::Cluster;
 use arca_meta::MetaStore;
 use arca_types::{ObjectId, Timestamp};
-
-use crate::placement::BlobPlacement;
 
 #[derive(Debug, Clone)]
 pub struct MaintenanceConfig {
@@ -68,15 +70,23 @@ impl Default for MaintenanceConfig {
 }
 
 /// Starts the upkeep tasks; they run until the runtime stops.
-pub fn start_maintenance(placement: Arc<BlobPlacement>, meta: Arc<MetaStore>, config: MaintenanceConfig) {
-    let stores: Vec<(u32, Arc<BlobStore>)> =
-        placement.local_stores().map(|(id, s)| (id, s.clone())).collect();
+pub fn start_maintenance(cluster: Arc<Cluster>, config: MaintenanceConfig) {
     let ratio = config.compact_garbage_ratio;
-    tokio::spawn(every(config.compact_interval, stores.clone(), move |device, store| {
-        compact(device, store, ratio)
+    let meta = cluster.meta().clone();
+    tokio::spawn(every(config.compact_interval, cluster.clone(), move |_, device, store| async move {
+        let _ = tokio::task::spawn_blocking(move || compact(&device, &store, ratio)).await;
     }));
-    tokio::spawn(every(config.scrub_interval, stores.clone(), scrub));
-    tokio::spawn(collect_garbage(meta.clone(), stores, config.gc_interval, config.gc_min_age));
+    tokio::spawn(every(config.scrub_interval, cluster.clone(), |cluster, device, store| async move {
+        let report = arca_cluster::auditor::audit(&cluster, &device, store).await;
+        tracing::info!(
+            device,
+            records = report.records_checked,
+            corrupt = report.corrupt,
+            repaired = report.repaired,
+            "scrub finished"
+        );
+    }));
+    tokio::spawn(collect_garbage(cluster, config.gc_interval, config.gc_min_age));
     tokio::spawn(index_upkeep(meta, config));
 }
 
@@ -104,32 +114,22 @@ async fn index_upkeep(meta: Arc<MetaStore>, config: MaintenanceConfig) {
     }
 }
 
-async fn collect_garbage(
-    meta: Arc<MetaStore>,
-    stores: Vec<(u32, Arc<BlobStore>)>,
-    period: Duration,
-    min_age: Duration,
-) {
+async fn collect_garbage(cluster: Arc<Cluster>, period: Duration, min_age: Duration) {
     let mut ticks = ticker(period).await;
     loop {
         ticks.tick().await;
         // The cutoff is taken before the rows are read: a body created after
-        // it is left alone whatever the snapshot says about it.
+        // it is left alone whatever the ranges say about it.
         let cutoff = wall_micros().saturating_sub(min_age.as_micros() as u64);
-        let meta = meta.clone();
-        let referenced = match tokio::task::spawn_blocking(move || meta.referenced_bodies()).await {
-            Ok(Ok(bodies)) => Arc::new(bodies),
-            Ok(Err(err)) => {
-                tracing::error!(error = %err, "garbage collection could not read the index");
-                continue;
-            }
+        let referenced = match arca_cluster::gc::referenced_bodies(&cluster).await {
+            Ok(bodies) => Arc::new(bodies),
             Err(err) => {
-                tracing::error!(error = %err, "garbage collection failed");
+                tracing::warn!(error = %err, "garbage collection skipped: not every index range answered");
                 continue;
             }
         };
-        for (device, store) in &stores {
-            let (device, store, referenced) = (*device, store.clone(), referenced.clone());
+        for (device, store) in cluster.blobs().local_stores() {
+            let referenced = referenced.clone();
             match tokio::task::spawn_blocking(move || sweep(&store, &referenced, cutoff)).await {
                 Ok((deleted, 0)) if deleted > 0 => {
                     tracing::info!(device, deleted, "deleted unreferenced blobs")
@@ -179,25 +179,25 @@ fn wall_micros() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64)
 }
 
-async fn every(
-    period: Duration,
-    stores: Vec<(u32, Arc<BlobStore>)>,
-    job: impl Fn(u32, &BlobStore) + Send + Sync + Copy + 'static,
-) {
+/// Runs `job` on each of this node's devices every `period` (the devices
+/// are listed anew each time: a new ring may add some).
+async fn every<F, Fut>(period: Duration, cluster: Arc<Cluster>, job: F)
+where
+    F: Fn(Arc<Cluster>, String, Arc<BlobStore>) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let mut ticks = ticker(period).await;
     loop {
         ticks.tick().await;
-        for (device, store) in &stores {
-            let store = store.clone();
-            let device = *device;
-            if let Err(err) = tokio::task::spawn_blocking(move || job(device, &store)).await {
+        for (device, store) in cluster.blobs().local_stores() {
+            if let Err(err) = tokio::spawn(job(cluster.clone(), device.clone(), store)).await {
                 tracing::error!(device, error = %err, "a maintenance job failed");
             }
         }
     }
 }
 
-fn compact(device: u32, store: &BlobStore, ratio: f64) {
+fn compact(device: &str, store: &BlobStore, ratio: f64) {
     match store.compact(ratio) {
         Ok(report) if report.volumes_compacted > 0 => tracing::info!(
             device,
@@ -208,24 +208,5 @@ fn compact(device: u32, store: &BlobStore, ratio: f64) {
         ),
         Ok(_) => {}
         Err(err) => tracing::error!(device, error = %err, "compaction failed"),
-    }
-}
-
-fn scrub(device: u32, store: &BlobStore) {
-    match store.scrub() {
-        Ok(report) => {
-            for bad in &report.corrupt {
-                tracing::error!(device, blob = %bad.id, volume = bad.volume, offset = bad.offset, reason = %bad.reason,
-                    "scrub found a corrupt blob");
-            }
-            tracing::info!(
-                device,
-                records = report.records_checked,
-                bytes = report.bytes_read,
-                corrupt = report.corrupt.len(),
-                "scrub finished"
-            );
-        }
-        Err(err) => tracing::error!(device, error = %err, "scrub failed"),
     }
 }

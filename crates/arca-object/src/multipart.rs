@@ -2,6 +2,8 @@
 //! completing an upload validates the part list and writes one row whose
 //! manifest lists the parts' blobs in order — no byte is copied.
 
+use arca_cluster::{IndexAnswer, IndexQuery};
+use arca_meta::raft::{IndexCommand, IndexOutcome};
 use arca_meta::{
     Manifest, ManifestPart, ObjectBody, ObjectMeta, ObjectRow, PartRow, UploadListPage, UploadListQuery,
     UploadRow,
@@ -72,8 +74,7 @@ impl ObjectService {
             ts: now,
             deleted: false,
         };
-        let stored = row.clone();
-        self.with_meta(move |m| m.create_upload(stored)).await?;
+        self.cluster().index_write(row.bucket, IndexCommand::CreateUpload { row: row.clone() }).await?;
         Ok(row)
     }
 
@@ -86,10 +87,11 @@ impl ObjectService {
         upload_id: ObjectId,
     ) -> ObjectResult<UploadRow> {
         let bucket = self.bucket(caller, bucket).await?;
-        let key = key.to_owned();
-        self.with_meta(move |m| m.get_upload(bucket.id, &key, upload_id))
-            .await?
-            .ok_or(ObjectError::NoSuchUpload)
+        let query = IndexQuery::GetUpload { bucket: bucket.id, key: key.to_owned(), upload_id };
+        match self.cluster().index_read(bucket.id, query).await? {
+            IndexAnswer::Upload(row) => row.ok_or(ObjectError::NoSuchUpload),
+            _ => Err(ObjectError::Internal("unexpected answer to an upload read".into())),
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -134,9 +136,11 @@ impl ObjectService {
                 ts: self.clock().now(),
                 deleted: false,
             };
-            let stored = row.clone();
-            let (bucket_id, key) = (upload.bucket, key.to_owned());
-            if let Some(replaced) = self.with_meta(move |m| m.put_part(bucket_id, &key, stored)).await? {
+            let command =
+                IndexCommand::PutPart { bucket: upload.bucket, key: key.to_owned(), row: row.clone() };
+            if let IndexOutcome::Part(Some(replaced)) =
+                self.cluster().index_write(upload.bucket, command).await?
+            {
                 self.inner.reclaimer.release_parts_later(&[part_run(&replaced)]);
             }
             Ok(row)
@@ -185,8 +189,7 @@ impl ObjectService {
         if requested.windows(2).any(|w| w[0].part_number >= w[1].part_number) {
             return Err(ObjectError::InvalidPartOrder);
         }
-        let (stored, _) =
-            self.with_meta(move |m| m.list_parts(upload_id, 0, MAX_PART_NUMBER as usize)).await?;
+        let (stored, _) = self.parts(upload.bucket, upload_id, 0, MAX_PART_NUMBER).await?;
         let mut parts = Vec::with_capacity(requested.len());
         let mut md5_of_md5s = Md5::new();
         let last = requested.len() - 1;
@@ -219,10 +222,16 @@ impl ObjectService {
             meta,
             body: ObjectBody::Striped(Manifest { parts }),
         };
-        let stored_row = row.clone();
-        let key = key.to_owned();
-        let outcome =
-            self.with_meta(move |m| m.complete_upload(upload.bucket, &key, upload_id, stored_row)).await?;
+        let command = IndexCommand::CompleteUpload {
+            bucket: upload.bucket,
+            key: key.to_owned(),
+            upload_id,
+            row: row.clone(),
+        };
+        let IndexOutcome::Completed(outcome) = self.cluster().index_write(upload.bucket, command).await?
+        else {
+            return Err(ObjectError::Internal("unexpected answer to a completion".into()));
+        };
         if let Some(old) = outcome.replaced {
             self.inner.reclaimer.release_later(&old.body);
         }
@@ -240,8 +249,10 @@ impl ObjectService {
     ) -> ObjectResult<()> {
         let bucket = self.bucket(caller, bucket).await?;
         let ts = self.clock().now();
-        let key = key.to_owned();
-        let parts = self.with_meta(move |m| m.abort_upload(bucket.id, &key, upload_id, ts)).await?;
+        let command = IndexCommand::AbortUpload { bucket: bucket.id, key: key.to_owned(), upload_id, ts };
+        let IndexOutcome::Aborted(parts) = self.cluster().index_write(bucket.id, command).await? else {
+            return Err(ObjectError::Internal("unexpected answer to an abort".into()));
+        };
         let runs: Vec<ManifestPart> = parts.iter().map(part_run).collect();
         self.inner.reclaimer.release_parts_later(&runs);
         Ok(())
@@ -258,9 +269,22 @@ impl ObjectService {
         max_parts: usize,
     ) -> ObjectResult<(UploadRow, Vec<PartRow>, bool)> {
         let upload = self.upload(caller, bucket, key, upload_id).await?;
-        let (parts, truncated) =
-            self.with_meta(move |m| m.list_parts(upload_id, after_part, max_parts)).await?;
+        let max = u32::try_from(max_parts).unwrap_or(u32::MAX);
+        let (parts, truncated) = self.parts(upload.bucket, upload_id, after_part, max).await?;
         Ok((upload, parts, truncated))
+    }
+
+    async fn parts(
+        &self,
+        bucket: ObjectId,
+        upload_id: ObjectId,
+        after: u32,
+        max: u32,
+    ) -> ObjectResult<(Vec<PartRow>, bool)> {
+        match self.cluster().index_read(bucket, IndexQuery::ListParts { upload_id, after, max }).await? {
+            IndexAnswer::Parts(parts, truncated) => Ok((parts, truncated)),
+            _ => Err(ObjectError::Internal("unexpected answer to a parts listing".into())),
+        }
     }
 
     pub async fn list_multipart_uploads(
@@ -270,6 +294,13 @@ impl ObjectService {
         query: UploadListQuery,
     ) -> ObjectResult<UploadListPage> {
         let bucket = self.bucket(caller, bucket).await?;
-        self.with_meta(move |m| m.list_uploads(bucket.id, &query)).await
+        match self
+            .cluster()
+            .index_read(bucket.id, IndexQuery::ListUploads { bucket: bucket.id, query })
+            .await?
+        {
+            IndexAnswer::Uploads(page) => Ok(page),
+            _ => Err(ObjectError::Internal("unexpected answer to an uploads listing".into())),
+        }
     }
 }

@@ -5,6 +5,8 @@
 //! reader sees either the old object or the whole new one, never a partial
 //! body; a put that fails or loses (last writer wins) gives its blobs back.
 
+use arca_cluster::{IndexAnswer, IndexQuery};
+use arca_meta::raft::{IndexCommand, IndexOutcome};
 use arca_meta::{Manifest, ManifestPart, ObjectBody, ObjectMeta, ObjectRow, PutCondition};
 use bytes::Bytes;
 use futures::{Stream, StreamExt, stream};
@@ -177,15 +179,17 @@ impl ObjectService {
         self.commit_row(row, req.condition).await
     }
 
-    /// Writes `row` and frees what it replaced. A row that lost to a newer
-    /// write (last writer wins) frees its own blobs instead.
+    /// Writes `row` through its bucket's index range and frees what it
+    /// replaced. A row that did not take effect frees its own blobs instead.
     pub(crate) async fn commit_row(
         &self,
         row: ObjectRow,
         condition: PutCondition,
     ) -> ObjectResult<ObjectRow> {
-        let stored = row.clone();
-        let outcome = self.inner.meta.put_object_async(stored, condition).await?;
+        let command = IndexCommand::PutObject { row: row.clone(), condition };
+        let IndexOutcome::Put(outcome) = self.cluster().index_write(row.bucket, command).await? else {
+            return Err(ObjectError::Internal("unexpected answer to a put".into()));
+        };
         if !outcome.applied {
             self.inner.reclaimer.release_later(&row.body);
         }
@@ -198,7 +202,11 @@ impl ObjectService {
     /// The current row of an object the caller may read.
     async fn object_row(&self, caller: &Caller, bucket: &str, key: &str) -> ObjectResult<ObjectRow> {
         let bucket = self.bucket(caller, bucket).await?;
-        self.read_meta(|m| m.get_object(bucket.id, key))?.ok_or(ObjectError::NoSuchKey)
+        let query = IndexQuery::GetObject { bucket: bucket.id, key: key.to_owned() };
+        match self.cluster().index_read(bucket.id, query).await? {
+            IndexAnswer::Object(row) => row.ok_or(ObjectError::NoSuchKey),
+            _ => Err(ObjectError::Internal("unexpected answer to an object read".into())),
+        }
     }
 
     /// GetObject (with `with_body`) and HeadObject (without).
@@ -240,7 +248,7 @@ impl ObjectService {
             // The first piece is read before answering: a missing or corrupt
             // first stripe (all of a small object) is then an error response
             // rather than a 200 whose body breaks off.
-            let mut body = read_body(self.inner.placement.clone(), &read.row.body, start, end);
+            let mut body = read_body(self.placement().clone(), &read.row.body, start, end);
             let first = body.next().await.transpose()?;
             Box::pin(stream::iter(first.map(Ok)).chain(body)) as BodyStream
         };
@@ -256,7 +264,8 @@ impl ObjectService {
 
     async fn delete_in(&self, bucket: arca_types::ObjectId, key: &str) -> ObjectResult<()> {
         let ts = self.clock().now();
-        if let Some(old) = self.inner.meta.delete_object_async(bucket, key, ts).await? {
+        let command = IndexCommand::DeleteObject { bucket, key: key.to_owned(), ts };
+        if let IndexOutcome::Deleted(Some(old)) = self.cluster().index_write(bucket, command).await? {
             self.inner.reclaimer.release_later(&old.body);
         }
         Ok(())

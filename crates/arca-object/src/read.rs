@@ -14,7 +14,7 @@ use bytes::Bytes;
 use futures::{Stream, StreamExt, stream};
 
 use crate::error::{ObjectError, ObjectResult};
-use crate::placement::BlobPlacement;
+use arca_cluster::BlobPlacement;
 
 /// An object body (or a range of it) as a stream of chunks.
 pub type BodyStream = Pin<Box<dyn Stream<Item = ObjectResult<Bytes>> + Send>>;

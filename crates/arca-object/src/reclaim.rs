@@ -18,7 +18,7 @@ use arca_types::{BlobId, ObjectId};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::placement::BlobPlacement;
+use arca_cluster::BlobPlacement;
 
 /// A run of blobs `(body, 0..n)` covering `size` bytes.
 #[derive(Debug, Clone, Copy)]

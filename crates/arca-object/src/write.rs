@@ -16,8 +16,8 @@ use md5::{Digest, Md5};
 use tokio::task::JoinHandle;
 
 use crate::error::{ObjectError, ObjectResult, StdError};
-use crate::placement::BlobPlacement;
 use crate::reclaim::Reclaimer;
+use arca_cluster::BlobPlacement;
 
 /// The largest object S3 accepts (5 TiB).
 pub const MAX_OBJECT_SIZE: u64 = 5 << 40;
@@ -162,7 +162,7 @@ impl BodyWriter {
         }
         let id = BlobId::new(stripes.body, stripes.written);
         let placement = self.placement.clone();
-        stripes.pending = Some(tokio::spawn(async move { placement.put(id, data).await }));
+        stripes.pending = Some(tokio::spawn(async move { Ok(placement.put(id, data).await?) }));
         stripes.written += 1;
         Ok(())
     }

@@ -3,35 +3,46 @@
 //! InvalidRequest before a byte is copied. (A real 6 GiB object would take
 //! minutes to write; the source here is a row whose manifest claims 6 GiB.)
 
-use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
-use arca_blob::BlobStore;
+use arca_cluster::{Cluster, ClusterConfig, Role};
+use arca_meta::raft::IndexCommand;
 use arca_meta::{
     Manifest, ManifestPart, MetaConfig, MetaStore, ObjectBody, ObjectMeta, ObjectRow, PutCondition,
 };
 use arca_object::{
-    BlobPlacement, ByteRange, Caller, Conditions, CopySource, MAX_COPY_SOURCE, ObjectConfig, ObjectError,
-    ObjectService, PutObject,
+    ByteRange, Caller, Conditions, CopySource, MAX_COPY_SOURCE, ObjectConfig, ObjectError, ObjectService,
+    PutObject,
 };
 use arca_ring::{DeviceSpec, RingBuilder};
 use arca_types::{Clock, ObjectId};
 
-fn service(dir: &std::path::Path) -> ObjectService {
-    let device =
-        DeviceSpec { region: 1, zone: 1, node: "127.0.0.1:9000".into(), device: "d0".into(), weight: 1.0 };
-    let ring = Arc::new(RingBuilder::with_one_device(4, device).unwrap().to_ring().unwrap());
-    let store = BlobStore::open(dir.join("d0"), Default::default()).unwrap();
-    let local = HashMap::from([(ring.devices()[0].id, Arc::new(store))]);
+/// A cluster of one, as `arca server` without --rpc runs it.
+async fn service(dir: &std::path::Path) -> ObjectService {
+    let node = "127.0.0.1:9000";
+    let device = DeviceSpec { region: 1, zone: 1, node: node.into(), device: "d0".into(), weight: 1.0 };
+    let ring = RingBuilder::with_one_device(4, device).unwrap().to_ring().unwrap();
     let meta = MetaStore::open(dir.join("meta"), MetaConfig { part_power: 4, ..Default::default() }).unwrap();
-    let placement = Arc::new(BlobPlacement::new(ring, local));
-    ObjectService::new(Arc::new(meta), placement, Arc::new(Clock::new(1)), ObjectConfig::default())
+    let config = ClusterConfig {
+        data: dir.to_path_buf(),
+        node_id: 1,
+        addr: node.into(),
+        rpc_listen: None,
+        secret: None,
+        role: Role::All,
+        blob: Default::default(),
+        local_ring: ring,
+        replication_interval: Duration::from_secs(30),
+    };
+    let cluster = Cluster::start(Arc::new(meta), config).await.unwrap();
+    ObjectService::new(cluster, Arc::new(Clock::new(1)), ObjectConfig::default())
 }
 
 #[tokio::test]
 async fn copies_above_five_gib_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let svc = service(dir.path());
+    let svc = service(dir.path()).await;
     let root = Caller { access_key: "root".into(), is_root: true };
     let bucket = svc.create_bucket(&root, "big").await.unwrap();
     let size = 6 << 30;
@@ -51,7 +62,8 @@ async fn copies_above_five_gib_are_refused() {
         meta: ObjectMeta { size, etag: "\"e\"".into(), owner: "root".into(), ..Default::default() },
         body: ObjectBody::Striped(Manifest { parts: vec![part] }),
     };
-    svc.meta().put_object(row, PutCondition::Always).unwrap();
+    let command = IndexCommand::PutObject { row, condition: PutCondition::Always };
+    svc.cluster().index_write(bucket.id, command).await.unwrap();
     let source = |range| CopySource {
         bucket: "big".into(),
         key: "huge".into(),

@@ -40,6 +40,10 @@ pub(crate) fn to_s3(err: ObjectError) -> S3Error {
         ObjectError::PreconditionFailed => C::PreconditionFailed,
         ObjectError::NotModified => C::NotModified,
         ObjectError::Body(_) => return body_error(err),
+        ObjectError::ServiceUnavailable(_) => {
+            tracing::warn!(error = %err, "request refused for now");
+            return S3Error::with_message(C::ServiceUnavailable, "Service is unable to handle request.");
+        }
         ObjectError::Corrupt(_) | ObjectError::Internal(_) => {
             tracing::error!(error = %err, "internal error");
             return S3Error::with_message(

@@ -6,16 +6,17 @@
 //! a cluster of one: a node identity, a ring with one device and one
 //! replica, and a root key.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arca_blob::{BlobStore, BlobStoreConfig};
+use arca_blob::BlobStoreConfig;
+use arca_cluster::rpc::ClusterSecret;
+use arca_cluster::{Cluster, ClusterConfig, Role};
 use arca_meta::{MetaConfig, MetaStore};
-use arca_object::{BlobPlacement, MaintenanceConfig, ObjectConfig, ObjectService, start_maintenance};
+use arca_object::{MaintenanceConfig, ObjectConfig, ObjectService, start_maintenance};
 use arca_ring::{DeviceSpec, Ring, RingBuilder, ring_path_for};
 use arca_types::{Clock, NodeId};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -49,6 +50,27 @@ pub struct ServerArgs {
     /// The root secret key.
     #[arg(long, env = "ARCA_ROOT_SECRET_KEY", hide_env_values = true)]
     root_secret_key: Option<String>,
+    /// This node's address for node-to-node traffic; the ring names the node
+    /// by it. Without it the server is a cluster of one.
+    #[arg(long, env = "ARCA_RPC")]
+    rpc: Option<SocketAddr>,
+    /// The secret every node of the cluster shares; node traffic without it
+    /// is refused. Required with --rpc.
+    #[arg(long, env = "ARCA_CLUSTER_SECRET", hide_env_values = true)]
+    cluster_secret: Option<String>,
+    /// What this node does: all (gateway and storage), gateway (serves S3,
+    /// holds no data) or storage (holds data, serves only node traffic)
+    /// [default: all].
+    #[arg(long, env = "ARCA_ROLE")]
+    role: Option<RoleArg>,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum RoleArg {
+    All,
+    Gateway,
+    Storage,
 }
 
 /// The settings a config file may hold.
@@ -61,6 +83,11 @@ struct FileConfig {
     domain: Option<String>,
     root_access_key: Option<String>,
     root_secret_key: Option<String>,
+    rpc: Option<SocketAddr>,
+    cluster_secret: Option<String>,
+    role: Option<RoleArg>,
+    /// Seconds between the replicator's passes over this node's partitions.
+    replication_interval_secs: Option<u64>,
     /// Objects are cut into blobs of this many bytes.
     stripe_size: Option<usize>,
     /// Bodies up to this size are stored inside their metadata row.
@@ -96,6 +123,10 @@ struct FileConfig {
 struct Settings {
     data: PathBuf,
     listen: SocketAddr,
+    rpc: Option<SocketAddr>,
+    secret: Option<String>,
+    role: Role,
+    replication_interval: Duration,
     domain: Option<String>,
     root: Option<(String, String)>,
     object: ObjectConfig,
@@ -136,7 +167,28 @@ impl Settings {
         }
         let secs = |value: Option<u64>, default: Duration| value.map_or(default, Duration::from_secs);
         let maintenance_defaults = MaintenanceConfig::default();
+        let rpc = args.rpc.or(file.rpc);
+        let secret = args.cluster_secret.or(file.cluster_secret);
+        if rpc.is_some() && secret.as_deref().is_none_or(str::is_empty) {
+            return Err("--rpc needs a cluster secret (--cluster-secret or ARCA_CLUSTER_SECRET)".into());
+        }
+        let role = match args.role.or(file.role).unwrap_or(RoleArg::All) {
+            RoleArg::All => Role::All,
+            RoleArg::Gateway => Role::Gateway,
+            RoleArg::Storage => Role::Storage,
+        };
+        if role != Role::All && rpc.is_none() {
+            return Err("a gateway-only or storage-only node is part of a cluster: it needs --rpc".into());
+        }
         Ok(Settings {
+            rpc,
+            secret,
+            role,
+            replication_interval: secs(
+                file.replication_interval_secs,
+                arca_cluster::replicator::DEFAULT_INTERVAL,
+            )
+            .max(Duration::from_secs(1)),
             data: args.data.or(file.data).unwrap_or_else(|| PathBuf::from("arca-data")),
             listen: args.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9000))),
             domain: args.domain.or(file.domain),
@@ -205,8 +257,9 @@ fn init_logging() {
     use std::io::IsTerminal;
     // The LSM engine logs every flush and compaction at info; that is noise
     // for an operator.
-    let filter = tracing_subscriber::EnvFilter::try_from_env("ARCA_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,fjall=warn,lsm_tree=warn"));
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ARCA_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,fjall=warn,lsm_tree=warn,openraft=warn")
+    });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -216,7 +269,7 @@ fn init_logging() {
 
 /// Reads the node identity, creating it (and the one-device ring) for a new
 /// data directory.
-fn open_identity(data: &Path, listen: SocketAddr) -> Result<NodeIdentity, Box<dyn std::error::Error>> {
+fn open_identity(data: &Path, name: &str) -> Result<NodeIdentity, Box<dyn std::error::Error>> {
     std::fs::create_dir_all(data).map_err(|e| format!("cannot create {}: {e}", data.display()))?;
     let path = data.join(NODE_FILE);
     if path.exists() {
@@ -225,7 +278,7 @@ fn open_identity(data: &Path, listen: SocketAddr) -> Result<NodeIdentity, Box<dy
     }
     let mut bytes = [0u8; 4];
     bytes.copy_from_slice(&arca_types::ObjectId::random().0[..4]);
-    let identity = NodeIdentity { node_id: u32::from_be_bytes(bytes).max(1), ring_node: listen.to_string() };
+    let identity = NodeIdentity { node_id: u32::from_be_bytes(bytes).max(1), ring_node: name.to_owned() };
     write_durably(&path, toml::to_string(&identity)?.as_bytes())?;
     Ok(identity)
 }
@@ -265,19 +318,25 @@ fn open_ring(data: &Path, identity: &NodeIdentity) -> Result<Ring, Box<dyn std::
 }
 
 async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
-    let identity = open_identity(&settings.data, settings.listen)?;
-    let ring = Arc::new(open_ring(&settings.data, &identity)?);
+    // The ring names a node by its RPC address, or for a cluster of one
+    // without RPC, by its S3 address.
+    let name = settings.rpc.unwrap_or(settings.listen).to_string();
+    let identity = open_identity(&settings.data, &name)?;
+    if identity.ring_node != name {
+        return Err(format!(
+            "this data directory belongs to the node named {} in its ring; start it with {} (its name \
+             cannot change)",
+            identity.ring_node,
+            if settings.rpc.is_some() {
+                "--rpc set to that address"
+            } else {
+                "--rpc set to that address, or --listen"
+            }
+        )
+        .into());
+    }
+    let ring = open_ring(&settings.data, &identity)?;
 
-    let mut local = HashMap::new();
-    for device in ring.devices().iter().filter(|d| d.node == identity.ring_node) {
-        let dir = settings.data.join("devices").join(&device.device);
-        let store =
-            BlobStore::open(&dir, settings.blob.clone()).map_err(|e| format!("{}: {e}", dir.display()))?;
-        local.insert(device.id, Arc::new(store));
-    }
-    if local.is_empty() {
-        return Err(format!("the ring has no device on this node ({})", identity.ring_node).into());
-    }
     let meta_dir = settings.data.join("meta");
     let meta = MetaStore::open(
         &meta_dir,
@@ -285,7 +344,6 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     )
     .map_err(|e| format!("{}: {e}", meta_dir.display()))?;
 
-    let placement = Arc::new(BlobPlacement::new(ring.clone(), local));
     let clock = Arc::new(Clock::new(identity.node_id));
     // Rows are ordered by timestamp: if the wall clock stepped back while
     // the server was down, new writes must still come after stored ones.
@@ -301,11 +359,36 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
         clock.observe(latest);
     }
     let meta = Arc::new(meta);
-    start_maintenance(placement.clone(), meta.clone(), settings.maintenance);
+    let cluster = Cluster::start(
+        meta,
+        ClusterConfig {
+            data: settings.data.clone(),
+            node_id: u64::from(identity.node_id),
+            addr: identity.ring_node.clone(),
+            rpc_listen: settings.rpc,
+            secret: settings.secret.as_deref().map(ClusterSecret::new),
+            role: settings.role,
+            blob: settings.blob.clone(),
+            local_ring: ring,
+            replication_interval: settings.replication_interval,
+        },
+    )
+    .await
+    .map_err(|e| format!("cannot start the cluster layer: {e}"))?;
+    if let Some(rpc) = settings.rpc {
+        tracing::info!(%rpc, role = ?settings.role, "serving node RPC");
+    }
+    start_maintenance(cluster.clone(), settings.maintenance);
     let idle_timeout = settings.object.body_idle_timeout;
-    let service = ObjectService::new(meta, placement, clock, settings.object);
+    let service = ObjectService::new(cluster.clone(), clock, settings.object);
     bootstrap_root_key(&service, settings.root).await?;
 
+    if !settings.role.serves_s3() {
+        println!("arca: storage node serving node RPC on {}", identity.ring_node);
+        shutdown_signal().await;
+        cluster.shutdown().await;
+        return Ok(());
+    }
     let s3 = arca_s3::build(service, &arca_s3::GatewayConfig { domain: settings.domain })?;
     let listener = TcpListener::bind(settings.listen)
         .await
@@ -351,6 +434,7 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
         _ = graceful.shutdown() => tracing::info!("all connections closed"),
         _ = tokio::time::sleep(Duration::from_secs(30)) => tracing::warn!("gave up waiting for connections after 30 s"),
     }
+    cluster.shutdown().await;
     Ok(())
 }
 

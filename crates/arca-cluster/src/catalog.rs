@@ -1,0 +1,260 @@
+//! The catalog as this node sees it: buckets, access keys, the ring in
+//! force, the members and the index range map, in memory and kept current
+//! by the catalog group's applies.
+//!
+//! Every node holds a replica of the catalog group (a voter or a learner),
+//! so every gateway answers "does this bucket exist, who owns it, which
+//! range holds its index" from memory, the way QingStor's gateways watch
+//! their coordination service (Q3). A view may trail the leader by the
+//! replication delay; where that matters (a name created a moment ago on
+//! another gateway), callers first catch up with the leader's commit index
+//! (`Cluster::sync_catalog`).
+//!
+//! The catalog's own rows, besides buckets and keys, live under these keys
+//! of the `cluster` table:
+//!
+//! | key | value |
+//! |---|---|
+//! | `cluster_id` | 16 random bytes naming the cluster |
+//! | `ring` | the ring file in force (`FILE.ring` bytes) |
+//! | `ring_bootstrap` | present while the ring is a node's own one-device ring |
+//! | `member/{addr}` | [`Member`] |
+//! | `range/{bucket id}` | [`RangeDesc`] |
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use arca_meta::raft::CatalogCommand;
+use arca_meta::{BucketRow, KeyRow, MetaStore};
+use arca_types::ObjectId;
+use parking_lot::RwLock;
+use serde::{Deserialize, Serialize};
+
+use crate::error::ClusterResult;
+use crate::raft::{ApplyHook, NodeId};
+
+pub const CLUSTER_ID: &[u8] = b"cluster_id";
+pub const RING: &[u8] = b"ring";
+pub const RING_BOOTSTRAP: &[u8] = b"ring_bootstrap";
+const MEMBER_PREFIX: &[u8] = b"member/";
+const RANGE_PREFIX: &[u8] = b"range/";
+
+/// A node that belongs to the cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub node_id: NodeId,
+    /// Its RPC address, as the ring names it.
+    pub addr: String,
+}
+
+/// One index range of a bucket: a Raft group holding the rows of keys in
+/// `[start, end)` (one range per bucket for now: the whole key space).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RangeDesc {
+    pub group: u64,
+    pub bucket: ObjectId,
+    pub start: String,
+    /// `None`: to the end of the bucket.
+    pub end: Option<String>,
+    /// Bumped by every split or merge, so a request routed by an old map
+    /// can be told.
+    pub epoch: u64,
+    /// The members the group was created with: the nodes that may
+    /// initialise it.
+    pub initial: BTreeMap<NodeId, String>,
+}
+
+pub fn member_key(addr: &str) -> Vec<u8> {
+    [MEMBER_PREFIX, addr.as_bytes()].concat()
+}
+
+pub fn range_key(bucket: ObjectId) -> Vec<u8> {
+    [RANGE_PREFIX, bucket.as_bytes().as_slice()].concat()
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    postcard::to_stdvec(value).unwrap_or_default()
+}
+
+pub fn encode_member(member: &Member) -> Vec<u8> {
+    encode(member)
+}
+
+pub fn encode_range(range: &RangeDesc) -> Vec<u8> {
+    encode(range)
+}
+
+/// The in-memory catalog.
+#[derive(Debug, Clone, Default)]
+pub struct CatalogState {
+    /// Live buckets by name.
+    pub buckets: HashMap<String, BucketRow>,
+    /// Live access keys by id.
+    pub keys: HashMap<String, KeyRow>,
+    pub ranges: HashMap<ObjectId, RangeDesc>,
+    pub members: BTreeMap<String, Member>,
+    pub ring: Option<Vec<u8>>,
+    pub ring_bootstrap: bool,
+    pub cluster_id: Option<[u8; 16]>,
+}
+
+impl CatalogState {
+    fn set_cluster_row(&mut self, key: &[u8], value: Option<&[u8]>) {
+        if key == CLUSTER_ID {
+            self.cluster_id = value.and_then(|v| <[u8; 16]>::try_from(v).ok());
+        } else if key == RING {
+            self.ring = value.map(<[u8]>::to_vec);
+        } else if key == RING_BOOTSTRAP {
+            self.ring_bootstrap = value.is_some();
+        } else if let Some(addr) = key.strip_prefix(MEMBER_PREFIX) {
+            let addr = String::from_utf8_lossy(addr).into_owned();
+            match value.and_then(|v| postcard::from_bytes::<Member>(v).ok()) {
+                Some(member) => self.members.insert(addr, member),
+                None => self.members.remove(&addr),
+            };
+        } else if let Some(id) = key.strip_prefix(RANGE_PREFIX) {
+            let Ok(id) = <[u8; 16]>::try_from(id) else { return };
+            match value.and_then(|v| postcard::from_bytes::<RangeDesc>(v).ok()) {
+                Some(range) => self.ranges.insert(ObjectId(id), range),
+                None => self.ranges.remove(&ObjectId(id)),
+            };
+        }
+    }
+
+    pub fn member_by_id(&self, node_id: NodeId) -> Option<&Member> {
+        self.members.values().find(|m| m.node_id == node_id)
+    }
+}
+
+/// The catalog view: what every request reads, updated on every apply.
+pub struct CatalogView {
+    meta: Arc<MetaStore>,
+    state: RwLock<CatalogState>,
+    /// Bumped whenever the ring, the members or the ranges change, for the
+    /// tasks that act on them.
+    changes: tokio::sync::watch::Sender<u64>,
+}
+
+impl CatalogView {
+    pub fn load(meta: Arc<MetaStore>) -> ClusterResult<Arc<Self>> {
+        let view = Arc::new(CatalogView {
+            meta,
+            state: RwLock::new(CatalogState::default()),
+            changes: tokio::sync::watch::channel(0).0,
+        });
+        view.reload_all()?;
+        Ok(view)
+    }
+
+    fn reload_all(&self) -> ClusterResult<()> {
+        let mut state = CatalogState::default();
+        for bucket in self.meta.list_buckets()? {
+            state.buckets.insert(bucket.name.clone(), bucket);
+        }
+        for key in self.meta.list_keys()? {
+            state.keys.insert(key.access_key.clone(), key);
+        }
+        for (key, value) in self.meta.cluster_rows()? {
+            state.set_cluster_row(&key, Some(&value));
+        }
+        *self.state.write() = state;
+        self.changes.send_modify(|n| *n += 1);
+        Ok(())
+    }
+
+    fn reload_bucket(&self, name: &str) -> ClusterResult<()> {
+        let row = self.meta.get_bucket(name)?;
+        let mut state = self.state.write();
+        match row {
+            Some(row) => state.buckets.insert(name.to_owned(), row),
+            None => state.buckets.remove(name),
+        };
+        Ok(())
+    }
+
+    fn reload_keys(&self) -> ClusterResult<()> {
+        let keys = self.meta.list_keys()?;
+        self.state.write().keys = keys.into_iter().map(|k| (k.access_key.clone(), k)).collect();
+        Ok(())
+    }
+
+    fn reload_cluster_row(&self, key: &[u8]) -> ClusterResult<()> {
+        let value = self.meta.cluster_rows()?.into_iter().find(|(k, _)| k == key).map(|(_, v)| v);
+        self.state.write().set_cluster_row(key, value.as_deref());
+        Ok(())
+    }
+
+    fn apply(&self, commands: &[CatalogCommand]) -> ClusterResult<()> {
+        let mut topology_changed = false;
+        for command in commands {
+            match command {
+                CatalogCommand::CreateBucket { row, cluster } => {
+                    self.reload_bucket(&row.name)?;
+                    for (key, _) in cluster {
+                        self.reload_cluster_row(key)?;
+                    }
+                    topology_changed = true;
+                }
+                CatalogCommand::UpdateBucket { row } => self.reload_bucket(&row.name)?,
+                CatalogCommand::DeleteBucket { name, cluster, .. } => {
+                    self.reload_bucket(name)?;
+                    for key in cluster {
+                        self.reload_cluster_row(key)?;
+                    }
+                    topology_changed = true;
+                }
+                CatalogCommand::PutKey { .. }
+                | CatalogCommand::DeleteKey { .. }
+                | CatalogCommand::SetRootKey { .. } => self.reload_keys()?,
+                CatalogCommand::PutCluster { key, .. } | CatalogCommand::RemoveCluster { key } => {
+                    self.reload_cluster_row(key)?;
+                    topology_changed = true;
+                }
+            }
+        }
+        if topology_changed {
+            self.changes.send_modify(|n| *n += 1);
+        }
+        Ok(())
+    }
+
+    /// A copy of the whole view.
+    pub fn snapshot(&self) -> CatalogState {
+        self.state.read().clone()
+    }
+
+    pub fn read<R>(&self, f: impl FnOnce(&CatalogState) -> R) -> R {
+        f(&self.state.read())
+    }
+
+    pub fn bucket(&self, name: &str) -> Option<BucketRow> {
+        self.state.read().buckets.get(name).cloned()
+    }
+
+    pub fn key(&self, access_key: &str) -> Option<KeyRow> {
+        self.state.read().keys.get(access_key).cloned()
+    }
+
+    pub fn range(&self, bucket: ObjectId) -> Option<RangeDesc> {
+        self.state.read().ranges.get(&bucket).cloned()
+    }
+
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+}
+
+impl ApplyHook for CatalogView {
+    fn catalog_applied(&self, commands: Option<&[CatalogCommand]>) {
+        let result = match commands {
+            Some(commands) => self.apply(commands),
+            None => self.reload_all(),
+        };
+        if let Err(err) = result {
+            tracing::error!(error = %err, "could not refresh the catalog view; reloading it whole");
+            if let Err(err) = self.reload_all() {
+                tracing::error!(error = %err, "could not reload the catalog view");
+            }
+        }
+    }
+}

@@ -1,0 +1,961 @@
+//! `Cluster`: one node's part of the store, and what the object service
+//! asks of the whole — catalog changes, index changes and reads, replicated
+//! blobs — wherever the leaders and copies are.
+//!
+//! A catalog or index change is proposed to its group's leader: this node's
+//! own group when it leads, otherwise the leader another member names (a
+//! hint is kept per group), through `POST propose/{group}`. Index reads go
+//! to the range leader, which confirms its leadership (a lease, or a
+//! heartbeat round when the lease has lapsed) and reads its own applied
+//! state: a read sees every write acknowledged before it began, on any
+//! gateway. A leader lost is replaced within seconds; requests meanwhile
+//! wait and retry, up to [`REQUEST_PATIENCE`], then fail with
+//! `Unavailable` (S3's 503, which clients retry).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arca_blob::BlobStoreConfig;
+use arca_meta::raft::{CatalogCommand, CatalogOutcome, IndexCommand, IndexOutcome};
+use arca_meta::{
+    BucketRow, BucketStats, ListPage, ListQuery, MetaError, MetaStore, ObjectRow, PartRow, UploadListPage,
+    UploadListQuery, UploadRow,
+};
+use arca_ring::Ring;
+use arca_types::ObjectId;
+use futures::future::BoxFuture;
+use http::StatusCode;
+use openraft::ReadPolicy;
+use openraft::errors::{ClientWriteError, LinearizableReadError, RaftError};
+use parking_lot::RwLock;
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use crate::blobs::{BlobPlacement, BlobRoutes};
+use crate::catalog::{self, CatalogView, Member, RangeDesc};
+use crate::error::{ClusterError, ClusterResult};
+use crate::raft::{Command, GroupDesc, GroupHandle, Groups, Node, NodeId, RaftRoutes, Response};
+use crate::rpc::{
+    self, ClusterSecret, Handler, Router, Rpc, RpcError, RpcRequest, RpcResponse, error_response,
+};
+use crate::topology::Topology;
+use crate::wire::WireError;
+
+/// How long a request waits for a group to have a reachable leader.
+pub const REQUEST_PATIENCE: Duration = Duration::from_secs(20);
+
+/// What a node does (Q7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Role {
+    /// Gateway and storage (converged).
+    #[default]
+    All,
+    /// Serves S3, holds no data.
+    Gateway,
+    /// Holds data and serves only node traffic.
+    Storage,
+}
+
+impl Role {
+    pub fn serves_s3(self) -> bool {
+        self != Role::Storage
+    }
+
+    pub fn stores(self) -> bool {
+        self != Role::Gateway
+    }
+}
+
+pub struct ClusterConfig {
+    pub data: PathBuf,
+    /// This node's Raft id.
+    pub node_id: NodeId,
+    /// This node's name in the ring: its RPC address, or for a cluster of
+    /// one without RPC, its S3 address.
+    pub addr: String,
+    /// Where node RPC is served; `None` for a cluster of one.
+    pub rpc_listen: Option<SocketAddr>,
+    pub secret: Option<ClusterSecret>,
+    pub role: Role,
+    pub blob: BlobStoreConfig,
+    /// The ring of this node's data directory, used until the catalog
+    /// holds one.
+    pub local_ring: Ring,
+    /// How often the replicator compares partitions with peers.
+    pub replication_interval: Duration,
+}
+
+/// A read of an index range, served by its leader.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum IndexQuery {
+    GetObject { bucket: ObjectId, key: String },
+    ListObjects { bucket: ObjectId, query: ListQuery },
+    ListUploads { bucket: ObjectId, query: UploadListQuery },
+    GetUpload { bucket: ObjectId, key: String, upload_id: ObjectId },
+    ListParts { upload_id: ObjectId, after: u32, max: u32 },
+    Stats { bucket: ObjectId },
+    ReferencedBodies { bucket: ObjectId },
+    Ping,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum IndexAnswer {
+    Object(Option<ObjectRow>),
+    Objects(ListPage),
+    Uploads(UploadListPage),
+    Upload(Option<UploadRow>),
+    Parts(Vec<PartRow>, bool),
+    Stats(BucketStats),
+    Bodies(Vec<ObjectId>),
+    Pong,
+}
+
+/// What `read/{group}` asks.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+enum Query {
+    Index(IndexQuery),
+    /// The leader's commit index, confirmed as current: a follower that has
+    /// applied up to it reads what the leader would.
+    ReadIndex,
+}
+
+// A message, built and moved once: boxing the large variant saves nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+enum Answer {
+    Index(Result<IndexAnswer, WireError>),
+    ReadIndex(u64),
+}
+
+/// How a group member answers a routed request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+enum Routed<T> {
+    Done(T),
+    /// Not the leader; the leader's address if known.
+    NotLeader(Option<String>),
+    /// The group cannot answer now (no quorum, stopped).
+    Unavailable(String),
+}
+
+/// `POST manage/{group}` (to a range leader): make the group's voters
+/// these nodes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Manage {
+    pub voters: BTreeMap<NodeId, String>,
+}
+
+pub struct Cluster {
+    pub(crate) me: NodeId,
+    pub(crate) addr: String,
+    pub(crate) role: Role,
+    pub(crate) meta: Arc<MetaStore>,
+    pub(crate) topology: Arc<Topology>,
+    pub(crate) blobs: Arc<BlobPlacement>,
+    pub(crate) rpc: Option<Rpc>,
+    pub(crate) groups: Arc<Groups>,
+    pub(crate) catalog: Arc<CatalogView>,
+    leaders: RwLock<HashMap<u64, String>>,
+    pub(crate) replication: RwLock<crate::replicator::ReplicationStatus>,
+    pub(crate) data: PathBuf,
+    pub(crate) replication_interval: Duration,
+}
+
+impl Cluster {
+    /// Opens this node's part of the cluster: the catalog and index groups
+    /// it holds, its devices, node RPC (with `rpc_listen`), and the
+    /// background work that keeps the groups and copies where the ring
+    /// wants them.
+    pub async fn start(meta: Arc<MetaStore>, config: ClusterConfig) -> ClusterResult<Arc<Cluster>> {
+        let catalog = CatalogView::load(meta.clone())?;
+        let ring = match catalog.read(|c| c.ring.clone()) {
+            Some(bytes) => {
+                Ring::from_bytes(&bytes).map_err(|e| ClusterError::Internal(format!("catalog ring: {e}")))?
+            }
+            None => config.local_ring.clone(),
+        };
+        let topology = Arc::new(Topology::new(config.addr.clone(), ring));
+        let rpc = match (&config.rpc_listen, &config.secret) {
+            (Some(_), Some(secret)) => Some(Rpc::new(config.addr.clone(), secret.clone())),
+            (Some(_), None) => return Err(ClusterError::Internal("node RPC needs a cluster secret".into())),
+            _ => None,
+        };
+        let devices = config.data.join("devices");
+        let blobs = Arc::new(BlobPlacement::open(
+            topology.clone(),
+            rpc.clone(),
+            devices,
+            config.blob.clone(),
+            config.role.stores(),
+        )?);
+        let groups = Groups::new(
+            config.node_id,
+            config.addr.clone(),
+            meta.clone(),
+            rpc.clone(),
+            config.data.join("snapshots"),
+            catalog.clone(),
+        )?;
+        let cluster = Arc::new(Cluster {
+            me: config.node_id,
+            addr: config.addr.clone(),
+            role: config.role,
+            meta: meta.clone(),
+            topology,
+            blobs,
+            rpc: rpc.clone(),
+            groups: groups.clone(),
+            catalog,
+            leaders: RwLock::new(HashMap::new()),
+            replication: RwLock::new(Default::default()),
+            data: config.data.clone(),
+            replication_interval: config.replication_interval,
+        });
+
+        if let (Some(listen), Some(rpc)) = (config.rpc_listen, &rpc) {
+            let router = Router::new(rpc.secret().clone(), {
+                let cluster = Arc::downgrade(&cluster);
+                move || {
+                    let cluster_id =
+                        cluster.upgrade().and_then(|c| c.catalog.read(|s| s.cluster_id)).unwrap_or([0; 16]);
+                    rpc::Hello { node_id: config.node_id, rpc: config.addr.clone(), cluster: cluster_id }
+                }
+            });
+            if cluster.role.stores() {
+                router.route("blob", Arc::new(BlobRoutes { placement: cluster.blobs.clone() }));
+                router.route("partition", Arc::new(BlobRoutes { placement: cluster.blobs.clone() }));
+                router.route("digest", Arc::new(BlobRoutes { placement: cluster.blobs.clone() }));
+            }
+            router.route(
+                "raft",
+                Arc::new(RaftRoutes { groups: groups.clone(), snapshots: config.data.join("snapshots") }),
+            );
+            let routes = Arc::new(ClusterRoutes { cluster: Arc::downgrade(&cluster) });
+            for route in ["propose", "read", "join", "status", "manage"] {
+                router.route(route, routes.clone());
+            }
+            let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
+                ClusterError::Internal(format!("cannot listen for node RPC on {listen}: {e}"))
+            })?;
+            tokio::spawn(rpc::serve(listener, router));
+            rpc.start_prober();
+        }
+
+        // Every group this node holds state for resumes.
+        let stored = {
+            let meta = meta.clone();
+            tokio::task::spawn_blocking(move || meta.groups()).await??
+        };
+        for (group, state) in stored {
+            groups.open(GroupDesc { group, bucket: state.bucket }).await?;
+        }
+        cluster.bootstrap().await?;
+        crate::keeper::start(cluster.clone());
+        crate::replicator::start(cluster.clone());
+        Ok(cluster)
+    }
+
+    /// A new node makes itself a cluster of one: a one-member catalog
+    /// group holding its cluster id, its ring and itself. A node that has
+    /// joined another cluster never does this again.
+    async fn bootstrap(self: &Arc<Self>) -> ClusterResult<()> {
+        let catalog = self.groups.open(GroupDesc { group: 0, bucket: None }).await?;
+        let joined = self.meta.local_value("joined")?.is_some();
+        let state = self.meta.group_state(0)?;
+        let fresh = state.as_ref().is_none_or(|s| s.membership.is_none() && s.applied.is_none());
+        let has_log = self.meta.raft_last_entry(0)?.is_some();
+        if joined || !fresh || has_log {
+            return Ok(());
+        }
+        let members = BTreeMap::from([(self.me, Node { addr: self.addr.clone() })]);
+        self.groups.initialize(&catalog, members).await?;
+        let cluster_id = ObjectId::random();
+        let ring = self.topology.ring();
+        let mut commands = vec![
+            CatalogCommand::PutCluster { key: catalog::CLUSTER_ID.to_vec(), value: cluster_id.0.to_vec() },
+            CatalogCommand::PutCluster { key: catalog::RING.to_vec(), value: ring.to_bytes() },
+            CatalogCommand::PutCluster { key: catalog::RING_BOOTSTRAP.to_vec(), value: vec![1] },
+            CatalogCommand::PutCluster {
+                key: catalog::member_key(&self.addr),
+                value: catalog::encode_member(&Member { node_id: self.me, addr: self.addr.clone() }),
+            },
+        ];
+        // Buckets stored before the index was replicated get their range
+        // now; their rows are already in place.
+        let existing: Vec<BucketRow> = self.catalog.read(|c| c.buckets.values().cloned().collect());
+        let mut ranges = Vec::new();
+        for bucket in existing {
+            let desc = RangeDesc {
+                group: new_group_id(),
+                bucket: bucket.id,
+                start: String::new(),
+                end: None,
+                epoch: 1,
+                initial: BTreeMap::from([(self.me, self.addr.clone())]),
+            };
+            commands.push(CatalogCommand::PutCluster {
+                key: catalog::range_key(bucket.id),
+                value: catalog::encode_range(&desc),
+            });
+            ranges.push(desc);
+        }
+        for command in commands {
+            self.catalog_write(command).await?;
+        }
+        for desc in &ranges {
+            self.ensure_range(desc).await?;
+            // The rows predate the group's log: members that join later
+            // must get them from a snapshot, so the log is cut behind one.
+            if let Some(handle) = self.groups.get(desc.group) {
+                compact_log(&handle).await;
+            }
+        }
+        compact_log(&catalog).await;
+        tracing::info!(node = %self.addr, "initialised a new cluster of one");
+        Ok(())
+    }
+
+    pub fn meta(&self) -> &Arc<MetaStore> {
+        &self.meta
+    }
+
+    pub fn blobs(&self) -> &Arc<BlobPlacement> {
+        &self.blobs
+    }
+
+    pub fn topology(&self) -> &Arc<Topology> {
+        &self.topology
+    }
+
+    pub fn catalog(&self) -> &Arc<CatalogView> {
+        &self.catalog
+    }
+
+    pub fn node_id(&self) -> NodeId {
+        self.me
+    }
+
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    pub fn rpc(&self) -> Option<&Rpc> {
+        self.rpc.as_ref()
+    }
+
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.data
+    }
+
+    // ---- routing -----------------------------------------------------------
+
+    fn hint(&self, group: u64) -> Option<String> {
+        if let Some(handle) = self.groups.get(group) {
+            let metrics = crate::raft::metrics(&handle.raft);
+            if let Some(leader) = metrics.current_leader
+                && let Some(node) = metrics.membership_config.membership().get_node(&leader)
+            {
+                return Some(node.addr.clone());
+            }
+        }
+        self.leaders.read().get(&group).cloned()
+    }
+
+    fn set_hint(&self, group: u64, leader: Option<String>) {
+        match leader {
+            Some(addr) => self.leaders.write().insert(group, addr),
+            None => self.leaders.write().remove(&group),
+        };
+    }
+
+    /// The members a request for `group` may try: the local view of the
+    /// group's membership, else where the ring places it.
+    fn candidates(&self, group: u64) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        if let Some(hint) = self.hint(group) {
+            out.push(hint);
+        }
+        if let Some(handle) = self.groups.get(group) {
+            let metrics = crate::raft::metrics(&handle.raft);
+            for (_, node) in metrics.membership_config.membership().nodes() {
+                if !out.contains(&node.addr) {
+                    out.push(node.addr.clone());
+                }
+            }
+        }
+        if group != 0 {
+            for addr in self.range_placement(group).into_values() {
+                if !out.contains(&addr) {
+                    out.push(addr);
+                }
+            }
+        } else {
+            for member in
+                self.catalog.read(|c| c.members.values().map(|m| m.addr.clone()).collect::<Vec<_>>())
+            {
+                if !out.contains(&member) {
+                    out.push(member);
+                }
+            }
+        }
+        if out.is_empty() {
+            out.push(self.addr.clone());
+        }
+        out
+    }
+
+    /// Where the ring places a range group's replicas: the distinct nodes
+    /// of its partition's primaries that are members, by Raft id.
+    pub fn range_placement(&self, group: u64) -> BTreeMap<NodeId, String> {
+        let ring = self.topology.ring();
+        let partition = ring.partition_for_key(&group.to_be_bytes());
+        let members = self.catalog.read(|c| c.members.clone());
+        let mut out = BTreeMap::new();
+        for target in Topology::primaries(&ring, partition) {
+            if let Some(member) = members.get(&target.node) {
+                out.insert(member.node_id, member.addr.clone());
+            }
+        }
+        if out.is_empty() {
+            // A ring naming no member yet (a cluster forming): this node.
+            out.insert(self.me, self.addr.clone());
+        }
+        out
+    }
+
+    /// Sends `op` to the leader of `group`, following redirects and trying
+    /// other members while the leader is unknown or unreachable.
+    async fn route<T, L, R>(&self, group: u64, local: L, remote: R) -> ClusterResult<T>
+    where
+        L: Fn() -> BoxFuture<'static, Routed<T>>,
+        R: Fn(String) -> BoxFuture<'static, Result<Routed<T>, RpcError>>,
+    {
+        let deadline = Instant::now() + REQUEST_PATIENCE;
+        let mut attempt = 0usize;
+        let mut last;
+        loop {
+            let candidates = self.candidates(group);
+            let target = candidates[attempt % candidates.len()].clone();
+            let routed = if target == self.addr {
+                local().await
+            } else {
+                match remote(target.clone()).await {
+                    Ok(routed) => routed,
+                    Err(err) => Routed::Unavailable(format!("{target}: {err}")),
+                }
+            };
+            match routed {
+                Routed::Done(answer) => return Ok(answer),
+                Routed::NotLeader(Some(leader)) if leader != target => {
+                    self.set_hint(group, Some(leader));
+                    attempt = 0;
+                    continue;
+                }
+                Routed::NotLeader(_) => {
+                    self.set_hint(group, None);
+                    last = format!("{target} knows no leader");
+                }
+                Routed::Unavailable(why) => {
+                    self.set_hint(group, None);
+                    last = why;
+                }
+            }
+            attempt += 1;
+            if Instant::now() >= deadline {
+                return Err(ClusterError::Unavailable(format!(
+                    "the metadata group {group} has no reachable leader ({last}); try again"
+                )));
+            }
+            let pause = if attempt.is_multiple_of(candidates.len()) { 200 } else { 20 };
+            tokio::time::sleep(Duration::from_millis(pause)).await;
+        }
+    }
+
+    /// Proposes `command` to group `group` and returns what its state
+    /// machine answered.
+    async fn propose(&self, group: u64, command: Command) -> ClusterResult<Response> {
+        let groups = self.groups.clone();
+        let rpc = self.rpc.clone();
+        let local = {
+            let command = command.clone();
+            move || -> BoxFuture<'static, Routed<Response>> {
+                let groups = groups.clone();
+                let command = command.clone();
+                Box::pin(async move { propose_here(&groups, group, command).await })
+            }
+        };
+        let remote = move |addr: String| -> BoxFuture<'static, Result<Routed<Response>, RpcError>> {
+            let rpc = rpc.clone();
+            let command = command.clone();
+            Box::pin(async move {
+                let Some(rpc) = rpc else { return Err(RpcError::Unavailable(addr)) };
+                rpc.call(&addr, &format!("propose/{group}"), &command, REQUEST_PATIENCE).await
+            })
+        };
+        self.route(group, local, remote).await
+    }
+
+    async fn query(&self, group: u64, query: Query) -> ClusterResult<Answer> {
+        let groups = self.groups.clone();
+        let meta = self.meta.clone();
+        let rpc = self.rpc.clone();
+        let local = {
+            let query = query.clone();
+            move || -> BoxFuture<'static, Routed<Answer>> {
+                let (groups, meta, query) = (groups.clone(), meta.clone(), query.clone());
+                Box::pin(async move { query_here(&groups, &meta, group, query).await })
+            }
+        };
+        let remote = move |addr: String| -> BoxFuture<'static, Result<Routed<Answer>, RpcError>> {
+            let rpc = rpc.clone();
+            let query = query.clone();
+            Box::pin(async move {
+                let Some(rpc) = rpc else { return Err(RpcError::Unavailable(addr)) };
+                rpc.call(&addr, &format!("read/{group}"), &query, REQUEST_PATIENCE).await
+            })
+        };
+        self.route(group, local, remote).await
+    }
+
+    // ---- the catalog -------------------------------------------------------
+
+    /// Applies a catalog change through the catalog group.
+    pub async fn catalog_write(&self, command: CatalogCommand) -> ClusterResult<CatalogOutcome> {
+        match self.propose(0, Command::Catalog(command)).await? {
+            Response::Catalog(result) => Ok(result.map_err(MetaError::from)?),
+            other => Err(ClusterError::Internal(format!("unexpected catalog answer {other:?}"))),
+        }
+    }
+
+    /// Catches this node's catalog view up with everything the catalog
+    /// leader has committed: afterwards the view shows every catalog change
+    /// acknowledged before the call.
+    pub async fn sync_catalog(&self) -> ClusterResult<()> {
+        let Answer::ReadIndex(index) = self.query(0, Query::ReadIndex).await? else {
+            return Err(ClusterError::Internal("unexpected answer to a read index".into()));
+        };
+        let Some(handle) = self.groups.get(0) else { return Ok(()) };
+        handle
+            .raft
+            .wait(Some(REQUEST_PATIENCE))
+            .applied_index_at_least(Some(index), "catalog catch-up")
+            .await
+            .map_err(|e| ClusterError::Unavailable(format!("the catalog is not catching up: {e}")))?;
+        Ok(())
+    }
+
+    /// The live bucket `name`: from the local view, or, if the view does
+    /// not have it, after catching up with the catalog leader (a bucket
+    /// created a moment ago on another gateway).
+    pub async fn bucket(&self, name: &str) -> ClusterResult<Option<BucketRow>> {
+        if let Some(row) = self.catalog.bucket(name) {
+            return Ok(Some(row));
+        }
+        self.sync_catalog().await?;
+        Ok(self.catalog.bucket(name))
+    }
+
+    /// The live access key `access_key`, caught up as [`bucket`](Self::bucket) is.
+    pub async fn key(&self, access_key: &str) -> ClusterResult<Option<arca_meta::KeyRow>> {
+        if let Some(row) = self.catalog.key(access_key) {
+            return Ok(Some(row));
+        }
+        self.sync_catalog().await?;
+        Ok(self.catalog.key(access_key))
+    }
+
+    /// Creates a bucket and its index range; returns once the range has a
+    /// leader. `Meta(BucketExists)` if the name is taken — decided by the
+    /// catalog's log, so of two concurrent creations exactly one wins.
+    pub async fn create_bucket(&self, row: BucketRow) -> ClusterResult<()> {
+        let group = new_group_id();
+        let desc = RangeDesc {
+            group,
+            bucket: row.id,
+            start: String::new(),
+            end: None,
+            epoch: 1,
+            initial: self.range_placement(group),
+        };
+        self.catalog_write(CatalogCommand::CreateBucket {
+            row,
+            cluster: vec![(catalog::range_key(desc.bucket), catalog::encode_range(&desc))],
+        })
+        .await?;
+        self.ensure_range(&desc).await
+    }
+
+    /// Deletes an empty bucket: its range is closed first (which refuses
+    /// if it holds anything, in the range's own log, ordered with every
+    /// put), then the catalog drops the bucket and its range.
+    pub async fn delete_bucket(&self, bucket: &BucketRow, ts: arca_types::Timestamp) -> ClusterResult<()> {
+        self.index_write(bucket.id, IndexCommand::Close { bucket: bucket.id }).await?;
+        let deleted = self
+            .catalog_write(CatalogCommand::DeleteBucket {
+                name: bucket.name.clone(),
+                id: bucket.id,
+                ts,
+                cluster: vec![catalog::range_key(bucket.id)],
+            })
+            .await;
+        if let Err(err) = deleted {
+            if !matches!(err, ClusterError::Meta(MetaError::NoSuchBucket)) {
+                let _ = self.index_write(bucket.id, IndexCommand::Reopen { bucket: bucket.id }).await;
+            }
+            return Err(err);
+        }
+        Ok(())
+    }
+
+    // ---- index ranges --------------------------------------------------------
+
+    /// The index range of a bucket.
+    async fn range_of(&self, bucket: ObjectId) -> ClusterResult<RangeDesc> {
+        if let Some(range) = self.catalog.range(bucket) {
+            return Ok(range);
+        }
+        self.sync_catalog().await?;
+        self.catalog.range(bucket).ok_or(ClusterError::Meta(MetaError::NoSuchBucket))
+    }
+
+    /// Starts a range's group on its initial members (initialising it
+    /// there) and waits until it has a leader. Members that cannot be
+    /// reached now open it when they come back.
+    pub(crate) async fn ensure_range(&self, desc: &RangeDesc) -> ClusterResult<()> {
+        let members: BTreeMap<NodeId, Node> =
+            desc.initial.iter().map(|(id, addr)| (*id, Node { addr: addr.clone() })).collect();
+        let open = crate::raft::OpenGroup {
+            desc: GroupDesc { group: desc.group, bucket: Some(desc.bucket) },
+            initialize: Some(members.clone()),
+        };
+        for (id, addr) in &desc.initial {
+            if *id == self.me {
+                let handle = self.groups.open(open.desc.clone()).await?;
+                self.groups.initialize(&handle, members.clone()).await?;
+            } else if let Some(rpc) = &self.rpc {
+                let path = format!("raft/{}/open", desc.group);
+                if let Err(err) = rpc.call::<_, ()>(addr, &path, &open, Duration::from_secs(10)).await {
+                    tracing::warn!(group = desc.group, node = %addr, error = %err, "could not open a new range there yet");
+                }
+            }
+        }
+        match self.query(desc.group, Query::Index(IndexQuery::Ping)).await? {
+            Answer::Index(Ok(IndexAnswer::Pong)) => Ok(()),
+            other => Err(ClusterError::Internal(format!("unexpected answer from a new range: {other:?}"))),
+        }
+    }
+
+    /// Applies an index change in the bucket's range.
+    pub async fn index_write(&self, bucket: ObjectId, command: IndexCommand) -> ClusterResult<IndexOutcome> {
+        let range = self.range_of(bucket).await?;
+        match self.propose(range.group, Command::Index(command)).await? {
+            Response::Index(result) => Ok(result.map_err(MetaError::from)?),
+            other => Err(ClusterError::Internal(format!("unexpected index answer {other:?}"))),
+        }
+    }
+
+    /// Reads a bucket's range at its leader.
+    pub async fn index_read(&self, bucket: ObjectId, query: IndexQuery) -> ClusterResult<IndexAnswer> {
+        let range = self.range_of(bucket).await?;
+        match self.query(range.group, Query::Index(query)).await? {
+            Answer::Index(result) => Ok(result.map_err(MetaError::from)?),
+            Answer::ReadIndex(_) => Err(ClusterError::Internal("unexpected read-index answer".into())),
+        }
+    }
+
+    /// Reads a range by group id (garbage collection walks every range).
+    pub(crate) async fn range_read(&self, group: u64, query: IndexQuery) -> ClusterResult<IndexAnswer> {
+        match self.query(group, Query::Index(query)).await? {
+            Answer::Index(result) => Ok(result.map_err(MetaError::from)?),
+            Answer::ReadIndex(_) => Err(ClusterError::Internal("unexpected read-index answer".into())),
+        }
+    }
+
+    /// Asks a range's leader to make `voters` its voters.
+    pub(crate) async fn manage_range(
+        &self,
+        group: u64,
+        voters: BTreeMap<NodeId, String>,
+    ) -> ClusterResult<()> {
+        let groups = self.groups.clone();
+        let rpc = self.rpc.clone();
+        let me = self.me;
+        let local = {
+            let voters = voters.clone();
+            let rpc = rpc.clone();
+            move || -> BoxFuture<'static, Routed<()>> {
+                let (groups, voters, rpc) = (groups.clone(), voters.clone(), rpc.clone());
+                Box::pin(async move { manage_here(&groups, rpc.as_ref(), me, group, voters).await })
+            }
+        };
+        let remote = move |addr: String| -> BoxFuture<'static, Result<Routed<()>, RpcError>> {
+            let (rpc, voters) = (rpc.clone(), voters.clone());
+            Box::pin(async move {
+                let Some(rpc) = rpc else { return Err(RpcError::Unavailable(addr)) };
+                rpc.call(&addr, &format!("manage/{group}"), &Manage { voters }, Duration::from_secs(120))
+                    .await
+            })
+        };
+        self.route(group, local, remote).await
+    }
+
+    /// The nodes a ring names, by address, with whether they answer.
+    pub fn node_liveness(&self) -> Vec<(String, bool)> {
+        self.topology
+            .nodes()
+            .into_iter()
+            .map(|n| {
+                let up = self.rpc.as_ref().is_none_or(|rpc| rpc.is_up(&n));
+                (n, up)
+            })
+            .collect()
+    }
+
+    pub(crate) fn members(&self) -> BTreeMap<String, Member> {
+        self.catalog.read(|c| c.members.clone())
+    }
+
+    /// Stops every group (at shutdown).
+    pub async fn shutdown(&self) {
+        self.groups.stop_all().await;
+    }
+
+    /// The groups this node runs.
+    pub fn running_groups(&self) -> Vec<GroupHandle> {
+        self.groups.all()
+    }
+}
+
+pub(crate) fn new_group_id() -> u64 {
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&ObjectId::random().0[..8]);
+    u64::from_be_bytes(bytes).max(1)
+}
+
+/// Builds a snapshot of a group and purges its log behind it.
+pub(crate) async fn compact_log(handle: &GroupHandle) {
+    if let Err(err) = handle.raft.trigger().snapshot().await {
+        tracing::warn!(group = handle.desc.group, error = %err, "could not start a snapshot");
+        return;
+    }
+    let built = handle
+        .raft
+        .wait(Some(Duration::from_secs(60)))
+        .metrics(|m| m.snapshot.is_some() && m.snapshot >= m.last_applied, "snapshot built")
+        .await;
+    match built {
+        Ok(metrics) => {
+            if let Some(snapshot) = metrics.snapshot
+                && let Err(err) = handle.raft.trigger().purge_log(snapshot.index).await
+            {
+                tracing::warn!(group = handle.desc.group, error = %err, "could not purge the log");
+            }
+        }
+        Err(err) => tracing::warn!(group = handle.desc.group, error = %err, "snapshot not built"),
+    }
+}
+
+fn leader_addr(forward: &openraft::errors::ForwardToLeader<crate::raft::C>) -> Option<String> {
+    forward.leader_node.as_ref().map(|n| n.addr.clone())
+}
+
+async fn propose_here(groups: &Groups, group: u64, command: Command) -> Routed<Response> {
+    let Some(handle) = groups.get(group) else { return Routed::NotLeader(None) };
+    match handle.raft.client_write(command).await {
+        Ok(response) => Routed::Done(response.data),
+        Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))) => {
+            Routed::NotLeader(leader_addr(&forward))
+        }
+        // The entry was dropped by a leader change; whether it committed is
+        // unknown, and commands are idempotent, so it is simply sent again.
+        Err(RaftError::APIError(ClientWriteError::LogEntryDiscarded(forward))) => {
+            Routed::NotLeader(leader_addr(&forward))
+        }
+        Err(err) => Routed::Unavailable(format!("group {group}: {err}")),
+    }
+}
+
+/// Confirms this node leads `group` for a read: the leader's lease when it
+/// holds, else a heartbeat round to a quorum.
+async fn linearize(handle: &GroupHandle) -> Result<u64, Routed<Answer>> {
+    let mut lease = true;
+    loop {
+        let policy = if lease { ReadPolicy::LeaseRead } else { ReadPolicy::ReadIndex };
+        match handle.raft.ensure_linearizable(policy).await {
+            Ok(read) => return Ok(read.log_id().index),
+            Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(forward))) => {
+                return Err(Routed::NotLeader(leader_addr(&forward)));
+            }
+            Err(RaftError::APIError(LinearizableReadError::QuorumNotEnough(_))) if lease => {
+                lease = false;
+            }
+            Err(err) => return Err(Routed::Unavailable(format!("group {}: {err}", handle.desc.group))),
+        }
+    }
+}
+
+async fn query_here(groups: &Groups, meta: &Arc<MetaStore>, group: u64, query: Query) -> Routed<Answer> {
+    let Some(handle) = groups.get(group) else { return Routed::NotLeader(None) };
+    let index = match linearize(&handle).await {
+        Ok(index) => index,
+        Err(routed) => return routed,
+    };
+    let query = match query {
+        Query::ReadIndex => return Routed::Done(Answer::ReadIndex(index)),
+        Query::Index(query) => query,
+    };
+    let meta = meta.clone();
+    let answer = match query {
+        // A point read is a memtable or cache hit: cheaper here than a
+        // hand-off to a blocking thread.
+        IndexQuery::GetObject { bucket, key } => meta.get_object(bucket, &key).map(IndexAnswer::Object),
+        IndexQuery::GetUpload { bucket, key, upload_id } => {
+            meta.get_upload(bucket, &key, upload_id).map(IndexAnswer::Upload)
+        }
+        IndexQuery::Stats { bucket } => meta.bucket_stats(bucket).map(IndexAnswer::Stats),
+        IndexQuery::Ping => Ok(IndexAnswer::Pong),
+        scan => match tokio::task::spawn_blocking(move || run_scan(&meta, scan)).await {
+            Ok(result) => result,
+            Err(err) => return Routed::Unavailable(err.to_string()),
+        },
+    };
+    Routed::Done(Answer::Index(answer.map_err(WireError::from)))
+}
+
+fn run_scan(meta: &MetaStore, query: IndexQuery) -> Result<IndexAnswer, MetaError> {
+    Ok(match query {
+        IndexQuery::ListObjects { bucket, query } => IndexAnswer::Objects(meta.list_objects(bucket, &query)?),
+        IndexQuery::ListUploads { bucket, query } => IndexAnswer::Uploads(meta.list_uploads(bucket, &query)?),
+        IndexQuery::ListParts { upload_id, after, max } => {
+            let (parts, truncated) = meta.list_parts(upload_id, after, max as usize)?;
+            IndexAnswer::Parts(parts, truncated)
+        }
+        IndexQuery::ReferencedBodies { bucket } => {
+            IndexAnswer::Bodies(meta.referenced_bodies_of(bucket)?.into_iter().collect())
+        }
+        IndexQuery::GetObject { bucket, key } => IndexAnswer::Object(meta.get_object(bucket, &key)?),
+        IndexQuery::GetUpload { bucket, key, upload_id } => {
+            IndexAnswer::Upload(meta.get_upload(bucket, &key, upload_id)?)
+        }
+        IndexQuery::Stats { bucket } => IndexAnswer::Stats(meta.bucket_stats(bucket)?),
+        IndexQuery::Ping => IndexAnswer::Pong,
+    })
+}
+
+/// On a range's leader: brings its voters to `voters`, one step at a
+/// time — new members join as learners and catch up first, then one
+/// membership change (joint consensus) swaps the voter set.
+async fn manage_here(
+    groups: &Groups,
+    rpc: Option<&Rpc>,
+    me: NodeId,
+    group: u64,
+    voters: BTreeMap<NodeId, String>,
+) -> Routed<()> {
+    let Some(handle) = groups.get(group) else { return Routed::NotLeader(None) };
+    let metrics = crate::raft::metrics(&handle.raft);
+    if metrics.current_leader != Some(me) {
+        let leader = metrics
+            .current_leader
+            .and_then(|l| metrics.membership_config.membership().get_node(&l).map(|n| n.addr.clone()));
+        return Routed::NotLeader(leader);
+    }
+    let current: BTreeSet<NodeId> = metrics.membership_config.membership().voter_ids().collect();
+    let wanted: BTreeSet<NodeId> = voters.keys().copied().collect();
+    if current == wanted {
+        return Routed::Done(());
+    }
+    let known: BTreeSet<NodeId> = metrics.membership_config.membership().nodes().map(|(id, _)| *id).collect();
+    for (id, addr) in &voters {
+        if known.contains(id) {
+            continue;
+        }
+        // The new member must run the group before it can be sent to.
+        if *id != me {
+            let Some(rpc) = rpc else { return Routed::Unavailable("no node RPC".into()) };
+            let open = crate::raft::OpenGroup { desc: handle.desc.clone(), initialize: None };
+            if let Err(err) =
+                rpc.call::<_, ()>(addr, &format!("raft/{group}/open"), &open, Duration::from_secs(10)).await
+            {
+                return Routed::Unavailable(format!("{addr} cannot open group {group}: {err}"));
+            }
+        }
+        let add = handle.raft.add_learner(*id, Node { addr: addr.clone() }, true);
+        match tokio::time::timeout(Duration::from_secs(100), add).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(err)) => return Routed::Unavailable(format!("adding {addr} to group {group}: {err}")),
+            Err(_) => {
+                return Routed::Unavailable(format!("{addr} did not catch up with group {group} in time"));
+            }
+        }
+    }
+    match handle.raft.change_membership(wanted, false).await {
+        Ok(_) => {
+            tracing::info!(group, voters = ?voters.values().collect::<Vec<_>>(), "changed a group's voters");
+            Routed::Done(())
+        }
+        Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))) => {
+            Routed::NotLeader(leader_addr(&forward))
+        }
+        Err(err) => Routed::Unavailable(format!("changing group {group}'s voters: {err}")),
+    }
+}
+
+/// The routes `propose`, `read`, `join`, `status` and `manage`.
+struct ClusterRoutes {
+    cluster: std::sync::Weak<Cluster>,
+}
+
+impl Handler for ClusterRoutes {
+    fn handle(&self, request: RpcRequest) -> BoxFuture<'static, RpcResponse> {
+        let cluster = self.cluster.upgrade();
+        Box::pin(async move {
+            let Some(cluster) = cluster else {
+                return error_response(StatusCode::SERVICE_UNAVAILABLE, "node is stopping");
+            };
+            serve_cluster(cluster, request).await
+        })
+    }
+}
+
+async fn serve_cluster(cluster: Arc<Cluster>, request: RpcRequest) -> RpcResponse {
+    let route = request.segments[0].clone();
+    let group = request.segments.get(1).and_then(|g| g.parse::<u64>().ok());
+    if route == "status" {
+        return match group {
+            Some(group) => rpc::msg_response(&crate::status::group_members(&cluster, group)),
+            None => rpc::msg_response(&crate::status::local_status(&cluster).await),
+        };
+    }
+    let body = match rpc::read_body(request.body, rpc::MAX_MESSAGE).await {
+        Ok(body) => body,
+        Err(err) => return error_response(StatusCode::BAD_REQUEST, err.to_string()),
+    };
+    match (route.as_str(), group) {
+        ("propose", Some(group)) => match rpc::decode::<Command>(&body) {
+            Ok(command) => rpc::msg_response(&propose_here(&cluster.groups, group, command).await),
+            Err(err) => error_response(StatusCode::BAD_REQUEST, err.to_string()),
+        },
+        ("read", Some(group)) => match rpc::decode::<Query>(&body) {
+            Ok(query) => rpc::msg_response(&query_here(&cluster.groups, &cluster.meta, group, query).await),
+            Err(err) => error_response(StatusCode::BAD_REQUEST, err.to_string()),
+        },
+        ("manage", Some(group)) => match rpc::decode::<Manage>(&body) {
+            Ok(manage) => rpc::msg_response(
+                &manage_here(&cluster.groups, cluster.rpc.as_ref(), cluster.me, group, manage.voters).await,
+            ),
+            Err(err) => error_response(StatusCode::BAD_REQUEST, err.to_string()),
+        },
+        ("join", _) => match rpc::decode::<crate::keeper::JoinRequest>(&body) {
+            Ok(join) => rpc::msg_response(&crate::keeper::accept_join(&cluster, join).await),
+            Err(err) => error_response(StatusCode::BAD_REQUEST, err.to_string()),
+        },
+        _ => error_response(StatusCode::NOT_FOUND, "unknown cluster route"),
+    }
+}

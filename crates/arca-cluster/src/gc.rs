@@ -1,0 +1,31 @@
+//! What garbage collection may not delete: every body a row refers to,
+//! anywhere in the cluster.
+//!
+//! Each index range's leader lists the bodies its rows refer to (object
+//! manifests and the parts of live uploads), read from its current state;
+//! the union over every range of the catalog is the referenced set. If any
+//! range cannot answer, there is no set and nothing is collected this time:
+//! a blob is only ever deleted on complete, current knowledge. Bodies
+//! created after the set was read are protected by the collector's age
+//! floor (their ids carry their creation time).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use arca_types::ObjectId;
+
+use crate::cluster::{Cluster, IndexAnswer, IndexQuery};
+use crate::error::{ClusterError, ClusterResult};
+
+/// The body ids every range's rows refer to.
+pub async fn referenced_bodies(cluster: &Arc<Cluster>) -> ClusterResult<HashSet<ObjectId>> {
+    let ranges = cluster.catalog.read(|c| c.ranges.clone());
+    let mut bodies = HashSet::new();
+    for range in ranges.values() {
+        match cluster.range_read(range.group, IndexQuery::ReferencedBodies { bucket: range.bucket }).await? {
+            IndexAnswer::Bodies(list) => bodies.extend(list),
+            other => return Err(ClusterError::Internal(format!("unexpected answer {other:?}"))),
+        }
+    }
+    Ok(bodies)
+}

@@ -1,0 +1,365 @@
+//! The keeper: the background work that puts groups where the ring and the
+//! catalog say they belong (TiKV's placement driver, in small).
+//!
+//! On every node, every few seconds and whenever the catalog changes:
+//! - the ring in the catalog is put in force here (new devices opened);
+//! - the index ranges the ring places on this node run here;
+//! - groups of deleted buckets, and of ranges this node no longer holds,
+//!   stop and their rows are removed.
+//!
+//! On the catalog's leader, in addition:
+//! - nodes the ring names that are not members yet are asked to join; an
+//!   empty node leaves its own cluster of one and becomes a member;
+//! - the catalog group's voters are up to five members spread over zones,
+//!   every other member a learner (so every gateway holds the catalog);
+//! - each range's voters are brought to where the ring places them: new
+//!   members catch up as learners first, then one membership change.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arca_meta::raft::CatalogCommand;
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use crate::catalog::{self, Member};
+use crate::cluster::Cluster;
+use crate::error::{ClusterError, ClusterResult};
+use crate::raft::{GroupDesc, Node, NodeId};
+
+/// A group that is no longer in the catalog is removed after this long (the
+/// catalog view may briefly trail a creation).
+const FORGET_AFTER: Duration = Duration::from_secs(30);
+
+/// `POST join`: the catalog leader asks a node to become a member.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JoinRequest {
+    pub cluster_id: [u8; 16],
+    pub leader: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum JoinReply {
+    Joined { node_id: NodeId },
+    Refused(String),
+}
+
+pub(crate) fn start(cluster: Arc<Cluster>) {
+    tokio::spawn(async move {
+        let mut changes = cluster.catalog.subscribe();
+        let mut ticks = tokio::time::interval(Duration::from_secs(2));
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut keeper = Keeper::default();
+        loop {
+            tokio::select! {
+                _ = ticks.tick() => {}
+                changed = changes.changed() => if changed.is_err() { return },
+            }
+            if let Err(err) = keeper.pass(&cluster).await {
+                tracing::warn!(error = %err, "keeper pass failed");
+            }
+        }
+    });
+}
+
+#[derive(Default)]
+struct Keeper {
+    /// Groups running here that the catalog does not list, since when.
+    missing_since: HashMap<u64, Instant>,
+    /// Ranges whose voters match the ring and members of this signature.
+    settled: HashMap<u64, u64>,
+    /// When a refusal to join was last logged, per node.
+    refused_logged: HashMap<String, Instant>,
+}
+
+impl Keeper {
+    async fn pass(&mut self, cluster: &Arc<Cluster>) -> ClusterResult<()> {
+        apply_ring(cluster)?;
+        self.place_ranges(cluster).await?;
+        if is_catalog_leader(cluster) {
+            self.admit_nodes(cluster).await?;
+            settle_catalog_voters(cluster).await?;
+            self.settle_ranges(cluster).await;
+        }
+        Ok(())
+    }
+
+    /// Runs the ranges placed here; stops those that left.
+    async fn place_ranges(&mut self, cluster: &Arc<Cluster>) -> ClusterResult<()> {
+        let ranges = cluster.catalog.read(|c| c.ranges.clone());
+        if !cluster.role.stores() {
+            return Ok(());
+        }
+        for range in ranges.values() {
+            let placement = cluster.range_placement(range.group);
+            if !placement.contains_key(&cluster.me) || cluster.groups.get(range.group).is_some() {
+                continue;
+            }
+            let handle =
+                cluster.groups.open(GroupDesc { group: range.group, bucket: Some(range.bucket) }).await?;
+            let fresh = cluster.meta.raft_last_entry(range.group)?.is_none()
+                && cluster.meta.group_state(range.group)?.is_none_or(|s| s.membership.is_none());
+            if fresh && range.initial.contains_key(&cluster.me) {
+                let members: BTreeMap<NodeId, Node> =
+                    range.initial.iter().map(|(id, addr)| (*id, Node { addr: addr.clone() })).collect();
+                cluster.groups.initialize(&handle, members).await?;
+            }
+        }
+        let now = Instant::now();
+        for handle in cluster.groups.all() {
+            let group = handle.desc.group;
+            if group == 0 {
+                continue;
+            }
+            let listed = ranges.values().any(|r| r.group == group);
+            if !listed {
+                let since = *self.missing_since.entry(group).or_insert(now);
+                if now.duration_since(since) >= FORGET_AFTER {
+                    tracing::info!(group, "the range's bucket is gone; removing its group here");
+                    cluster.groups.stop(group, true).await?;
+                    self.missing_since.remove(&group);
+                }
+                continue;
+            }
+            self.missing_since.remove(&group);
+            if !cluster.range_placement(group).contains_key(&cluster.me) && left_group(cluster, group).await {
+                tracing::info!(group, "this node no longer holds the range; removing its copy");
+                cluster.groups.stop(group, true).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Asks the nodes the ring names that are not members to join.
+    async fn admit_nodes(&mut self, cluster: &Arc<Cluster>) -> ClusterResult<()> {
+        let Some(rpc) = cluster.rpc.clone() else { return Ok(()) };
+        let Some(cluster_id) = cluster.catalog.read(|c| c.cluster_id) else { return Ok(()) };
+        let members = cluster.members();
+        // Every node the ring names, holding data or not: a gateway-only
+        // node is named with weight 0 and joins to hold the catalog.
+        for node in cluster.topology.all_nodes() {
+            if members.contains_key(&node) || !rpc.is_up(&node) {
+                continue;
+            }
+            let request = JoinRequest { cluster_id, leader: cluster.addr.clone() };
+            match rpc.call::<_, JoinReply>(&node, "join", &request, Duration::from_secs(30)).await {
+                Ok(JoinReply::Joined { node_id }) => {
+                    let member = Member { node_id, addr: node.clone() };
+                    cluster
+                        .catalog_write(CatalogCommand::PutCluster {
+                            key: catalog::member_key(&node),
+                            value: catalog::encode_member(&member),
+                        })
+                        .await?;
+                    tracing::info!(node = %node, node_id, "node joined the cluster");
+                }
+                Ok(JoinReply::Refused(why)) => {
+                    let last = self.refused_logged.get(&node);
+                    if last.is_none_or(|t| t.elapsed() > Duration::from_secs(60)) {
+                        tracing::warn!(node = %node, why, "node refused to join the cluster");
+                        self.refused_logged.insert(node.clone(), Instant::now());
+                    }
+                }
+                Err(err) => tracing::debug!(node = %node, error = %err, "could not ask a node to join"),
+            }
+        }
+        Ok(())
+    }
+
+    /// Brings every range's voters to where the ring places it.
+    async fn settle_ranges(&mut self, cluster: &Arc<Cluster>) {
+        let ranges = cluster.catalog.read(|c| c.ranges.clone());
+        let signature = placement_signature(cluster);
+        self.settled.retain(|group, _| ranges.values().any(|r| r.group == *group));
+        for range in ranges.values() {
+            if self.settled.get(&range.group) == Some(&signature) {
+                continue;
+            }
+            let wanted = cluster.range_placement(range.group);
+            match cluster.manage_range(range.group, wanted).await {
+                Ok(()) => {
+                    self.settled.insert(range.group, signature);
+                }
+                Err(err) => {
+                    tracing::debug!(group = range.group, error = %err, "range voters not settled yet")
+                }
+            }
+        }
+    }
+}
+
+/// Changes whenever the ring or the members change.
+fn placement_signature(cluster: &Cluster) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    cluster.topology.ring().to_bytes().hash(&mut hasher);
+    for (addr, member) in cluster.members() {
+        addr.hash(&mut hasher);
+        member.node_id.hash(&mut hasher);
+    }
+    hasher.finish()
+}
+
+/// Whether the range's leader no longer counts this node among its
+/// members (asked of the leader: a removed member may never hear of its
+/// own removal).
+async fn left_group(cluster: &Arc<Cluster>, group: u64) -> bool {
+    let Some(handle) = cluster.groups.get(group) else { return false };
+    let metrics = crate::raft::metrics(&handle.raft);
+    if metrics.current_leader == Some(cluster.me) {
+        return false;
+    }
+    let voters = cluster.range_placement(group);
+    let Some(rpc) = cluster.rpc.as_ref() else { return false };
+    for addr in voters.values() {
+        let answer: Result<crate::status::GroupMembers, _> =
+            rpc.call(addr, &format!("status/{group}"), &(), Duration::from_secs(5)).await;
+        if let Ok(members) = answer
+            && members.leader
+        {
+            return !members.nodes.contains(&cluster.me);
+        }
+    }
+    false
+}
+
+fn is_catalog_leader(cluster: &Cluster) -> bool {
+    cluster.groups.get(0).is_some_and(|h| crate::raft::metrics(&h.raft).current_leader == Some(cluster.me))
+}
+
+/// Puts the catalog's ring in force here.
+fn apply_ring(cluster: &Cluster) -> ClusterResult<()> {
+    let Some(bytes) = cluster.catalog.read(|c| c.ring.clone()) else { return Ok(()) };
+    if bytes == cluster.topology.ring().to_bytes() {
+        return Ok(());
+    }
+    let ring = arca_ring::Ring::from_bytes(&bytes)
+        .map_err(|e| ClusterError::Internal(format!("catalog ring: {e}")))?;
+    let version = ring.version();
+    if cluster.topology.set_ring(Arc::new(ring)) {
+        tracing::info!(version, "a new ring is in force");
+        if cluster.role.stores() {
+            cluster.blobs.open_ring_devices()?;
+        }
+    }
+    Ok(())
+}
+
+/// The catalog's voters: up to five members the ring names, one per zone
+/// first, keeping current voters where they still qualify.
+fn choose_catalog_voters(cluster: &Cluster, current: &BTreeSet<NodeId>) -> BTreeMap<NodeId, String> {
+    const MAX_VOTERS: usize = 5;
+    let ring = cluster.topology.ring();
+    let members = cluster.members();
+    let rpc = cluster.rpc.as_ref();
+    // (region, zone) of each member node the ring names.
+    let mut zones: BTreeMap<(u32, u32), Vec<&Member>> = BTreeMap::new();
+    let mut seen = BTreeSet::new();
+    for device in ring.devices().iter().filter(|d| d.weight > 0.0) {
+        if let Some(member) = members.get(&device.node)
+            && seen.insert(member.addr.clone())
+        {
+            let usable = current.contains(&member.node_id) || rpc.is_none_or(|r| r.is_up(&member.addr));
+            if usable {
+                zones.entry((device.region, device.zone)).or_default().push(member);
+            }
+        }
+    }
+    for nodes in zones.values_mut() {
+        // Current voters first, so a settled choice does not churn.
+        nodes.sort_by_key(|m| (!current.contains(&m.node_id), m.addr.clone()));
+    }
+    let mut chosen = BTreeMap::new();
+    let mut round = 0;
+    while chosen.len() < MAX_VOTERS {
+        let mut any = false;
+        for nodes in zones.values() {
+            if let Some(member) = nodes.get(round) {
+                any = true;
+                if chosen.len() < MAX_VOTERS {
+                    chosen.insert(member.node_id, member.addr.clone());
+                }
+            }
+        }
+        if !any {
+            break;
+        }
+        round += 1;
+    }
+    if chosen.is_empty() {
+        chosen.insert(cluster.me, cluster.addr.clone());
+    }
+    chosen
+}
+
+/// On the catalog leader: every member replicates the catalog; the chosen
+/// ones vote.
+async fn settle_catalog_voters(cluster: &Arc<Cluster>) -> ClusterResult<()> {
+    let Some(handle) = cluster.groups.get(0) else { return Ok(()) };
+    let metrics = crate::raft::metrics(&handle.raft);
+    let membership = metrics.membership_config.membership().clone();
+    let known: BTreeSet<NodeId> = membership.nodes().map(|(id, _)| *id).collect();
+    let current: BTreeSet<NodeId> = membership.voter_ids().collect();
+    let rpc = cluster.rpc.as_ref();
+    for member in cluster.members().values() {
+        if known.contains(&member.node_id) || rpc.is_some_and(|r| !r.is_up(&member.addr)) {
+            continue;
+        }
+        let add = handle.raft.add_learner(member.node_id, Node { addr: member.addr.clone() }, true);
+        match tokio::time::timeout(Duration::from_secs(60), add).await {
+            Ok(Ok(_)) => tracing::info!(node = %member.addr, "node replicates the catalog"),
+            Ok(Err(err)) => {
+                tracing::warn!(node = %member.addr, error = %err, "could not add a catalog learner")
+            }
+            Err(_) => tracing::warn!(node = %member.addr, "a catalog learner did not catch up in time"),
+        }
+    }
+    let wanted = choose_catalog_voters(cluster, &current);
+    let wanted_ids: BTreeSet<NodeId> = wanted.keys().copied().collect();
+    let metrics = crate::raft::metrics(&handle.raft);
+    let known: BTreeSet<NodeId> = metrics.membership_config.membership().nodes().map(|(id, _)| *id).collect();
+    if wanted_ids == current || !wanted_ids.is_subset(&known) {
+        return Ok(());
+    }
+    // `retain`: voters that step down stay learners and keep the catalog.
+    match handle.raft.change_membership(wanted_ids, true).await {
+        Ok(_) => tracing::info!(voters = ?wanted.values().collect::<Vec<_>>(), "catalog voters changed"),
+        Err(err) => tracing::warn!(error = %err, "could not change the catalog voters"),
+    }
+    Ok(())
+}
+
+/// On a node asked to join: an empty node (no bucket, no index range)
+/// leaves its own cluster of one — its catalog is dropped, a marker makes
+/// sure it never starts a cluster of its own again — and waits for the
+/// leader to add it.
+pub(crate) async fn accept_join(cluster: &Arc<Cluster>, request: JoinRequest) -> JoinReply {
+    if cluster.catalog.read(|c| c.cluster_id) == Some(request.cluster_id) {
+        return JoinReply::Joined { node_id: cluster.me };
+    }
+    let buckets = cluster.catalog.read(|c| c.buckets.len());
+    let ranges = cluster.groups.all().iter().filter(|g| g.desc.group != 0).count();
+    if buckets > 0 || ranges > 0 {
+        return JoinReply::Refused(format!(
+            "{} holds {buckets} bucket(s) of another cluster; only an empty node can join",
+            cluster.addr
+        ));
+    }
+    let joined = async {
+        let meta = cluster.meta.clone();
+        let id = request.cluster_id;
+        tokio::task::spawn_blocking(move || meta.set_local_value("joined", &id)).await??;
+        cluster.groups.stop(0, true).await?;
+        crate::raft::ApplyHook::catalog_applied(cluster.catalog.as_ref(), None);
+        cluster.groups.open(GroupDesc { group: 0, bucket: None }).await?;
+        Ok::<_, ClusterError>(())
+    };
+    match joined.await {
+        Ok(()) => {
+            tracing::info!(leader = %request.leader, "left this node's own cluster to join another");
+            JoinReply::Joined { node_id: cluster.me }
+        }
+        Err(err) => JoinReply::Refused(format!("could not leave the node's own cluster: {err}")),
+    }
+}

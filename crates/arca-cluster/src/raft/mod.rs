@@ -1,0 +1,275 @@
+//! Raft for the catalog and the index ranges, on openraft.
+//!
+//! Every group of a node — the catalog (group 0) and one group per bucket
+//! index range — is an `openraft::Raft` with the same type configuration:
+//! log entries carry a [`Command`] (a catalog or an index change), the
+//! state machine answers a [`Response`]. Logs, votes and state live in the
+//! node's one metadata store (arca-meta `raft`), so one journal and one
+//! group commit serve every group ([`log`], [`machine`]); groups talk over
+//! node RPC ([`network`]).
+//!
+//! openraft is pinned to an exact pre-release (0.10.0-alpha.37): its 0.10
+//! line pipelines appends and batches client writes, which the 0.9 line
+//! does not; the pin makes any upgrade a deliberate change.
+
+mod log;
+mod machine;
+mod network;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use arca_meta::MetaStore;
+use arca_meta::raft::{CatalogCommand, CatalogOutcome, IndexCommand, IndexOutcome};
+use arca_types::ObjectId;
+use parking_lot::RwLock;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ClusterError, ClusterResult};
+use crate::rpc::Rpc;
+use crate::wire::WireError;
+
+pub use log::LogStore;
+pub use machine::{ApplyHook, GroupKind, SnapshotFile, StateMachine};
+pub use network::{NetworkFactory, OpenGroup, RaftRoutes};
+
+/// A node of a Raft group: its RPC address.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Node {
+    pub addr: String,
+}
+
+/// What a log entry asks a state machine to do.
+// Log entries are moved, not copied: boxing the large variant saves nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    Catalog(CatalogCommand),
+    Index(IndexCommand),
+}
+
+impl fmt::Display for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Command::Catalog(c) => write!(f, "catalog {}", catalog_name(c)),
+            Command::Index(c) => write!(f, "index {}", index_name(c)),
+        }
+    }
+}
+
+fn catalog_name(c: &CatalogCommand) -> &'static str {
+    match c {
+        CatalogCommand::CreateBucket { .. } => "CreateBucket",
+        CatalogCommand::UpdateBucket { .. } => "UpdateBucket",
+        CatalogCommand::DeleteBucket { .. } => "DeleteBucket",
+        CatalogCommand::PutKey { .. } => "PutKey",
+        CatalogCommand::DeleteKey { .. } => "DeleteKey",
+        CatalogCommand::SetRootKey { .. } => "SetRootKey",
+        CatalogCommand::PutCluster { .. } => "PutCluster",
+        CatalogCommand::RemoveCluster { .. } => "RemoveCluster",
+    }
+}
+
+fn index_name(c: &IndexCommand) -> &'static str {
+    match c {
+        IndexCommand::PutObject { .. } => "PutObject",
+        IndexCommand::DeleteObject { .. } => "DeleteObject",
+        IndexCommand::CreateUpload { .. } => "CreateUpload",
+        IndexCommand::PutPart { .. } => "PutPart",
+        IndexCommand::CompleteUpload { .. } => "CompleteUpload",
+        IndexCommand::AbortUpload { .. } => "AbortUpload",
+        IndexCommand::Close { .. } => "Close",
+        IndexCommand::Reopen { .. } => "Reopen",
+    }
+}
+
+/// What a state machine answers for one entry.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Response {
+    /// Blank and membership entries, and commands sent to the wrong kind
+    /// of group.
+    None,
+    Catalog(Result<CatalogOutcome, WireError>),
+    Index(Result<IndexOutcome, WireError>),
+}
+
+openraft::declare_raft_types!(
+    /// Arca's Raft types: every group uses these.
+    pub TypeConfig:
+        D = Command,
+        R = Response,
+        NodeId = u64,
+        Node = Node,
+);
+
+pub type C = TypeConfig;
+
+/// A copy of a group's current metrics (leader, membership, progress).
+pub fn metrics(raft: &Raft) -> openraft::RaftMetrics<C> {
+    use openraft::async_runtime::WatchReceiver;
+    raft.metrics().borrow_watched().clone()
+}
+pub type Raft = openraft::Raft<TypeConfig, StateMachine>;
+pub type NodeId = u64;
+
+/// Timing of every group. Elections wait long enough that a busy 2-core
+/// machine running several nodes does not start them spuriously; a leader
+/// lost is replaced within a few seconds.
+pub fn raft_config() -> ClusterResult<Arc<openraft::Config>> {
+    let config = openraft::Config {
+        cluster_name: "arca".to_owned(),
+        heartbeat_interval: 250,
+        election_timeout_min: 1500,
+        election_timeout_max: 3000,
+        install_snapshot_timeout: 600_000,
+        snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(20_000),
+        max_in_snapshot_log_to_keep: 1000,
+        snapshot_max_chunk_size: 1 << 20,
+        enable_pre_vote: Some(true),
+        ..Default::default()
+    };
+    Ok(Arc::new(config.validate().map_err(|e| ClusterError::Internal(format!("raft config: {e}")))?))
+}
+
+/// How a group is described to the node that must host it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupDesc {
+    pub group: u64,
+    /// `None`: the catalog; else the bucket whose index range it holds.
+    pub bucket: Option<ObjectId>,
+}
+
+/// One running group on this node.
+#[derive(Clone)]
+pub struct GroupHandle {
+    pub desc: GroupDesc,
+    pub raft: Raft,
+}
+
+/// Every Raft group this node runs.
+pub struct Groups {
+    pub me: NodeId,
+    pub addr: String,
+    meta: Arc<MetaStore>,
+    rpc: Option<Rpc>,
+    snapshots: PathBuf,
+    config: Arc<openraft::Config>,
+    hook: Arc<dyn ApplyHook>,
+    running: RwLock<HashMap<u64, GroupHandle>>,
+    /// Serialises starting and stopping groups.
+    lifecycle: tokio::sync::Mutex<()>,
+}
+
+impl Groups {
+    pub fn new(
+        me: NodeId,
+        addr: String,
+        meta: Arc<MetaStore>,
+        rpc: Option<Rpc>,
+        snapshots: PathBuf,
+        hook: Arc<dyn ApplyHook>,
+    ) -> ClusterResult<Arc<Self>> {
+        std::fs::create_dir_all(&snapshots)
+            .map_err(|e| ClusterError::Internal(format!("{}: {e}", snapshots.display())))?;
+        machine::clean_snapshot_dir(&snapshots);
+        Ok(Arc::new(Groups {
+            me,
+            addr,
+            meta,
+            rpc,
+            snapshots,
+            config: raft_config()?,
+            hook,
+            running: RwLock::new(HashMap::new()),
+            lifecycle: tokio::sync::Mutex::new(()),
+        }))
+    }
+
+    pub fn meta(&self) -> &Arc<MetaStore> {
+        &self.meta
+    }
+
+    pub fn get(&self, group: u64) -> Option<GroupHandle> {
+        self.running.read().get(&group).cloned()
+    }
+
+    pub fn all(&self) -> Vec<GroupHandle> {
+        self.running.read().values().cloned().collect()
+    }
+
+    /// Starts group `desc` on this node if it is not running: its state
+    /// row is created, and openraft recovers it from the log.
+    pub async fn open(self: &Arc<Self>, desc: GroupDesc) -> ClusterResult<GroupHandle> {
+        if let Some(handle) = self.get(desc.group) {
+            return Ok(handle);
+        }
+        let _guard = self.lifecycle.lock().await;
+        if let Some(handle) = self.get(desc.group) {
+            return Ok(handle);
+        }
+        let meta = self.meta.clone();
+        let (group, bucket) = (desc.group, desc.bucket);
+        tokio::task::spawn_blocking(move || meta.create_group(group, bucket)).await??;
+        let kind = match desc.bucket {
+            Some(bucket) => GroupKind::Range { bucket },
+            None => GroupKind::Catalog,
+        };
+        let log = LogStore::new(self.meta.clone(), desc.group);
+        let sm =
+            StateMachine::new(self.meta.clone(), desc.group, kind, self.snapshots.clone(), self.hook.clone());
+        let network = NetworkFactory::new(self.rpc.clone(), desc.group, self.me);
+        let raft = Raft::new(self.me, self.config.clone(), network, log, sm)
+            .await
+            .map_err(|e| ClusterError::Internal(format!("group {}: {e}", desc.group)))?;
+        let handle = GroupHandle { desc: desc.clone(), raft };
+        self.running.write().insert(desc.group, handle.clone());
+        Ok(handle)
+    }
+
+    /// Makes this node the first member of group `desc` with `members`
+    /// (every member may be initialised with the same set; openraft refuses
+    /// a second initialisation harmlessly).
+    pub async fn initialize(
+        &self,
+        handle: &GroupHandle,
+        members: BTreeMap<NodeId, Node>,
+    ) -> ClusterResult<()> {
+        match handle.raft.initialize(members).await {
+            Ok(()) => Ok(()),
+            Err(openraft::errors::RaftError::APIError(openraft::errors::InitializeError::NotAllowed(_))) => {
+                Ok(())
+            }
+            Err(err) => {
+                Err(ClusterError::Internal(format!("initialising group {}: {err}", handle.desc.group)))
+            }
+        }
+    }
+
+    /// Stops a group and, with `forget`, deletes everything it stored here.
+    pub async fn stop(&self, group: u64, forget: bool) -> ClusterResult<()> {
+        let _guard = self.lifecycle.lock().await;
+        let handle = self.running.write().remove(&group);
+        if let Some(handle) = handle
+            && let Err(err) = handle.raft.shutdown().await
+        {
+            tracing::warn!(group, error = %err, "group did not stop cleanly");
+        }
+        if forget {
+            let meta = self.meta.clone();
+            tokio::task::spawn_blocking(move || meta.drop_group(group)).await??;
+            machine::remove_snapshots(&self.snapshots, group);
+        }
+        Ok(())
+    }
+
+    /// Stops every group (at shutdown).
+    pub async fn stop_all(&self) {
+        let all: Vec<u64> = self.running.read().keys().copied().collect();
+        for group in all {
+            let _ = self.stop(group, false).await;
+        }
+    }
+}
