@@ -46,11 +46,12 @@ def free_port():
 class ArcaServer:
     """One `arca server` process on a data directory that outlives it."""
 
-    def __init__(self, data_dir, port=None, domain=None, env=None):
+    def __init__(self, data_dir, port=None, domain=None, env=None, args=None):
         self.data_dir = Path(data_dir)
         self.port = port or free_port()
         self.domain = domain
         self.extra_env = env or {}
+        self.extra_args = list(args or [])
         self.proc = None
         self.starts = 0
 
@@ -68,6 +69,7 @@ class ArcaServer:
         args = [ARCA_BIN, "server", "--data", str(self.data_dir), "--listen", f"127.0.0.1:{self.port}"]
         if self.domain:
             args += ["--domain", self.domain]
+        args += self.extra_args
         env = dict(os.environ)
         env.update(
             ARCA_ROOT_ACCESS_KEY=ROOT_ACCESS_KEY,

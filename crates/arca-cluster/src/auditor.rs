@@ -91,7 +91,7 @@ async fn repair(cluster: &Arc<Cluster>, me: &Target, id: BlobId, len: u64) -> bo
         match cluster.blobs.get_from(source, id, 0, len).await {
             Ok(data) => match cluster.blobs.put_to(me, id, partition, data).await {
                 Ok(()) => {
-                    tracing::info!(blob = %id, from = %source, "repaired a corrupt blob from a good copy");
+                    tracing::warn!(blob = %id, from = %source, "repaired a corrupt blob copy from a good one");
                     return true;
                 }
                 Err(err) => {

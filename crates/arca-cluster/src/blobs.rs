@@ -369,7 +369,7 @@ impl BlobPlacement {
                 }
                 match this.put_to(&target, id, partition, data.clone()).await {
                     Ok(()) => {
-                        tracing::info!(blob = %id, %target, from = %good, "repaired a corrupt blob copy")
+                        tracing::warn!(blob = %id, %target, from = %good, "repaired a corrupt blob copy")
                     }
                     Err(err) => {
                         tracing::warn!(blob = %id, %target, error = %err, "could not repair a blob copy")

@@ -210,6 +210,13 @@ impl CatalogView {
                     self.reload_cluster_row(key)?;
                     topology_changed = true;
                 }
+                CatalogCommand::SwapCluster { key, remove, .. } => {
+                    self.reload_cluster_row(key)?;
+                    for key in remove {
+                        self.reload_cluster_row(key)?;
+                    }
+                    topology_changed = true;
+                }
             }
         }
         if topology_changed {

@@ -46,6 +46,13 @@ use crate::wire::WireError;
 
 /// How long a request waits for a group to have a reachable leader.
 pub const REQUEST_PATIENCE: Duration = Duration::from_secs(20);
+/// How long an index read waits for a leader before it settles for a
+/// replica's own copy (a majority of the range's replicas is lost: reads
+/// go on, possibly stale, while writes fail).
+const READ_PATIENCE: Duration = Duration::from_secs(6);
+/// For how long a group found without a leader is read from a replica's
+/// own copy before the leader is looked for again.
+const LEADERLESS_MEMORY: Duration = Duration::from_secs(5);
 
 /// What a node does (Q7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -117,6 +124,9 @@ pub enum IndexAnswer {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 enum Query {
     Index(IndexQuery),
+    /// Read this replica's own copy, without asking the leader: only when
+    /// no leader can be reached.
+    Stale(IndexQuery),
     /// The leader's commit index, confirmed as current: a follower that has
     /// applied up to it reads what the leader would.
     ReadIndex,
@@ -158,6 +168,9 @@ pub struct Cluster {
     pub(crate) groups: Arc<Groups>,
     pub(crate) catalog: Arc<CatalogView>,
     leaders: RwLock<HashMap<u64, String>>,
+    /// Groups whose leader could not be found, and when: reads of them go
+    /// straight to a replica's own copy for a while instead of waiting.
+    leaderless: RwLock<HashMap<u64, Instant>>,
     pub(crate) replication: RwLock<crate::replicator::ReplicationStatus>,
     pub(crate) data: PathBuf,
     pub(crate) replication_interval: Duration,
@@ -209,6 +222,7 @@ impl Cluster {
             groups: groups.clone(),
             catalog,
             leaders: RwLock::new(HashMap::new()),
+            leaderless: RwLock::new(HashMap::new()),
             replication: RwLock::new(Default::default()),
             data: config.data.clone(),
             replication_interval: config.replication_interval,
@@ -431,12 +445,12 @@ impl Cluster {
 
     /// Sends `op` to the leader of `group`, following redirects and trying
     /// other members while the leader is unknown or unreachable.
-    async fn route<T, L, R>(&self, group: u64, local: L, remote: R) -> ClusterResult<T>
+    async fn route<T, L, R>(&self, group: u64, patience: Duration, local: L, remote: R) -> ClusterResult<T>
     where
         L: Fn() -> BoxFuture<'static, Routed<T>>,
         R: Fn(String) -> BoxFuture<'static, Result<Routed<T>, RpcError>>,
     {
-        let deadline = Instant::now() + REQUEST_PATIENCE;
+        let deadline = Instant::now() + patience;
         let mut attempt = 0usize;
         let mut last;
         loop {
@@ -498,10 +512,10 @@ impl Cluster {
                 rpc.call(&addr, &format!("propose/{group}"), &command, REQUEST_PATIENCE).await
             })
         };
-        self.route(group, local, remote).await
+        self.route(group, REQUEST_PATIENCE, local, remote).await
     }
 
-    async fn query(&self, group: u64, query: Query) -> ClusterResult<Answer> {
+    async fn query(&self, group: u64, query: Query, patience: Duration) -> ClusterResult<Answer> {
         let groups = self.groups.clone();
         let meta = self.meta.clone();
         let rpc = self.rpc.clone();
@@ -520,7 +534,55 @@ impl Cluster {
                 rpc.call(&addr, &format!("read/{group}"), &query, REQUEST_PATIENCE).await
             })
         };
-        self.route(group, local, remote).await
+        self.route(group, patience, local, remote).await
+    }
+
+    /// Whether too few of a group's voters answer for it to have a leader
+    /// (known only where the group runs).
+    fn quorum_lost(&self, group: u64) -> bool {
+        let Some(handle) = self.groups.get(group) else { return false };
+        let metrics = crate::raft::metrics(&handle.raft);
+        let membership = metrics.membership_config.membership();
+        let voters: Vec<NodeId> = membership.voter_ids().collect();
+        let up = voters
+            .iter()
+            .filter(|id| {
+                **id == self.me
+                    || membership
+                        .get_node(id)
+                        .is_some_and(|n| self.rpc.as_ref().is_some_and(|rpc| rpc.is_up(&n.addr)))
+            })
+            .count();
+        up < voters.len() / 2 + 1
+    }
+
+    /// Reads a range at its leader; with no leader to be had, from a
+    /// replica's own copy (this node's first).
+    async fn read_range(&self, group: u64, query: IndexQuery) -> ClusterResult<IndexAnswer> {
+        let recently_leaderless =
+            self.leaderless.read().get(&group).is_some_and(|since| since.elapsed() < LEADERLESS_MEMORY);
+        let patience =
+            if recently_leaderless || self.quorum_lost(group) { Duration::ZERO } else { READ_PATIENCE };
+        let answer = match self.query(group, Query::Index(query.clone()), patience).await {
+            Ok(answer) => {
+                if recently_leaderless {
+                    self.leaderless.write().remove(&group);
+                }
+                answer
+            }
+            Err(ClusterError::Unavailable(why)) => {
+                if !recently_leaderless {
+                    tracing::warn!(group, why, "no leader for an index read; reading a replica's own copy");
+                }
+                self.leaderless.write().insert(group, Instant::now());
+                self.query(group, Query::Stale(query), Duration::from_secs(2)).await?
+            }
+            Err(err) => return Err(err),
+        };
+        match answer {
+            Answer::Index(result) => Ok(result.map_err(MetaError::from)?),
+            Answer::ReadIndex(_) => Err(ClusterError::Internal("unexpected read-index answer".into())),
+        }
     }
 
     // ---- the catalog -------------------------------------------------------
@@ -537,7 +599,7 @@ impl Cluster {
     /// leader has committed: afterwards the view shows every catalog change
     /// acknowledged before the call.
     pub async fn sync_catalog(&self) -> ClusterResult<()> {
-        let Answer::ReadIndex(index) = self.query(0, Query::ReadIndex).await? else {
+        let Answer::ReadIndex(index) = self.query(0, Query::ReadIndex, REQUEST_PATIENCE).await? else {
             return Err(ClusterError::Internal("unexpected answer to a read index".into()));
         };
         let Some(handle) = self.groups.get(0) else { return Ok(()) };
@@ -613,6 +675,56 @@ impl Cluster {
         Ok(())
     }
 
+    /// Puts a new ring in force cluster-wide (`arca cluster apply`): every
+    /// node adopts it from the catalog within seconds, and data and index
+    /// ranges move to their new places in the background. A ring must be
+    /// newer (a greater version) than the one in force, except that a
+    /// node's own one-device ring gives way to any ring; applying the ring
+    /// in force again changes nothing. Returns the version in force.
+    pub async fn apply_ring(&self, bytes: Vec<u8>) -> ClusterResult<u64> {
+        let ring =
+            Ring::from_bytes(&bytes).map_err(|e| ClusterError::Invalid(format!("not a valid ring: {e}")))?;
+        if ring.version() == 0 {
+            return Err(ClusterError::Invalid(
+                "the ring was never rebalanced: run `arca ring rebalance` first".into(),
+            ));
+        }
+        loop {
+            self.sync_catalog().await?;
+            let (current, bootstrap) = self.catalog.read(|c| (c.ring.clone(), c.ring_bootstrap));
+            if current.as_deref() == Some(bytes.as_slice()) {
+                return Ok(ring.version());
+            }
+            if let Some(current) = &current
+                && !bootstrap
+            {
+                let in_force = Ring::from_bytes(current).map(|r| r.version()).unwrap_or(0);
+                if ring.version() <= in_force {
+                    return Err(ClusterError::Invalid(format!(
+                        "ring version {} is not newer than the ring in force (version {in_force}); apply a \
+                         later rebalance of the same builder",
+                        ring.version()
+                    )));
+                }
+            }
+            let swap = CatalogCommand::SwapCluster {
+                key: catalog::RING.to_vec(),
+                expect: current,
+                value: bytes.clone(),
+                remove: vec![catalog::RING_BOOTSTRAP.to_vec()],
+            };
+            match self.catalog_write(swap).await {
+                Ok(_) => {
+                    tracing::info!(version = ring.version(), "applied a new ring");
+                    return Ok(ring.version());
+                }
+                // Another apply got in first: decide again against it.
+                Err(ClusterError::Meta(MetaError::PreconditionFailed)) => continue,
+                Err(err) => return Err(err),
+            }
+        }
+    }
+
     // ---- index ranges --------------------------------------------------------
 
     /// The index range of a bucket.
@@ -645,7 +757,7 @@ impl Cluster {
                 }
             }
         }
-        match self.query(desc.group, Query::Index(IndexQuery::Ping)).await? {
+        match self.query(desc.group, Query::Index(IndexQuery::Ping), REQUEST_PATIENCE).await? {
             Answer::Index(Ok(IndexAnswer::Pong)) => Ok(()),
             other => Err(ClusterError::Internal(format!("unexpected answer from a new range: {other:?}"))),
         }
@@ -660,18 +772,16 @@ impl Cluster {
         }
     }
 
-    /// Reads a bucket's range at its leader.
+    /// Reads a bucket's range at its leader (see [`read_range`](Self::read_range)).
     pub async fn index_read(&self, bucket: ObjectId, query: IndexQuery) -> ClusterResult<IndexAnswer> {
         let range = self.range_of(bucket).await?;
-        match self.query(range.group, Query::Index(query)).await? {
-            Answer::Index(result) => Ok(result.map_err(MetaError::from)?),
-            Answer::ReadIndex(_) => Err(ClusterError::Internal("unexpected read-index answer".into())),
-        }
+        self.read_range(range.group, query).await
     }
 
-    /// Reads a range by group id (garbage collection walks every range).
+    /// Reads a range by group id at its leader, never a stale copy (garbage
+    /// collection walks every range and must act on current knowledge).
     pub(crate) async fn range_read(&self, group: u64, query: IndexQuery) -> ClusterResult<IndexAnswer> {
-        match self.query(group, Query::Index(query)).await? {
+        match self.query(group, Query::Index(query), REQUEST_PATIENCE).await? {
             Answer::Index(result) => Ok(result.map_err(MetaError::from)?),
             Answer::ReadIndex(_) => Err(ClusterError::Internal("unexpected read-index answer".into())),
         }
@@ -702,7 +812,7 @@ impl Cluster {
                     .await
             })
         };
-        self.route(group, local, remote).await
+        self.route(group, REQUEST_PATIENCE, local, remote).await
     }
 
     /// The nodes a ring names, by address, with whether they answer.
@@ -802,13 +912,20 @@ async fn linearize(handle: &GroupHandle) -> Result<u64, Routed<Answer>> {
 
 async fn query_here(groups: &Groups, meta: &Arc<MetaStore>, group: u64, query: Query) -> Routed<Answer> {
     let Some(handle) = groups.get(group) else { return Routed::NotLeader(None) };
-    let index = match linearize(&handle).await {
-        Ok(index) => index,
-        Err(routed) => return routed,
-    };
     let query = match query {
-        Query::ReadIndex => return Routed::Done(Answer::ReadIndex(index)),
-        Query::Index(query) => query,
+        Query::Stale(query) => query,
+        Query::ReadIndex => {
+            return match linearize(&handle).await {
+                Ok(index) => Routed::Done(Answer::ReadIndex(index)),
+                Err(routed) => routed,
+            };
+        }
+        Query::Index(query) => {
+            if let Err(routed) = linearize(&handle).await {
+                return routed;
+            }
+            query
+        }
     };
     let meta = meta.clone();
     let answer = match query {

@@ -21,6 +21,9 @@ pub enum ClusterError {
     Meta(#[from] MetaError),
     #[error(transparent)]
     Rpc(#[from] RpcError),
+    /// The request itself is wrong (a malformed ring, an old version).
+    #[error("{0}")]
+    Invalid(String),
     #[error("{0}")]
     Internal(String),
 }

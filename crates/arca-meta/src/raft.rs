@@ -186,6 +186,15 @@ pub enum CatalogCommand {
     RemoveCluster {
         key: Vec<u8>,
     },
+    /// Compare and set: writes `value` only if the row now holds `expect`
+    /// (`None`: absent), else `PreconditionFailed`; removes `remove` in the
+    /// same step.
+    SwapCluster {
+        key: Vec<u8>,
+        expect: Option<Vec<u8>>,
+        value: Vec<u8>,
+        remove: Vec<Vec<u8>>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -787,6 +796,16 @@ fn run_catalog(txn: &mut Txn<'_>, command: CatalogCommand) -> Result<CatalogOutc
         }
         CatalogCommand::RemoveCluster { key } => {
             txn.remove(Table::Cluster, key);
+            Ok(CatalogOutcome::Done)
+        }
+        CatalogCommand::SwapCluster { key, expect, value, remove } => {
+            if txn.get_raw(Table::Cluster, &key)? != expect {
+                return Err(MetaError::PreconditionFailed);
+            }
+            txn.put_raw(Table::Cluster, key, value);
+            for key in remove {
+                txn.remove(Table::Cluster, key);
+            }
             Ok(CatalogOutcome::Done)
         }
     }

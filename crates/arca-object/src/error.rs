@@ -118,6 +118,7 @@ impl From<ClusterError> for ObjectError {
         match err {
             ClusterError::Meta(err) => err.into(),
             ClusterError::Unavailable(why) => ObjectError::ServiceUnavailable(why),
+            ClusterError::Invalid(why) => ObjectError::InvalidArgument(why),
             ClusterError::Corrupt(why) => ObjectError::Corrupt(why),
             ClusterError::BlobMissing(id) => {
                 ObjectError::Internal(format!("blob {id} is missing on every replica"))

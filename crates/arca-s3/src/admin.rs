@@ -11,8 +11,12 @@
 //! - `DELETE /_arca/admin/keys/{access_key}`         root: delete a key
 //! - `POST   /_arca/admin/buckets/{bucket}/grants`   owner or root:
 //!   `{"access_key": .., "allow": true|false}`
+//! - `PUT    /_arca/admin/cluster/ring`               root: put a ring in force
+//!   `{"ring": base64 of the ring file}` → `{"ring_version": N}`
+//! - `GET    /_arca/admin/cluster/status`             root: the cluster's state
 
 use arca_object::{Caller, KeyRow, ObjectService};
+use base64::Engine;
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode, Uri, header};
 use hyper::http::Extensions;
@@ -22,10 +26,17 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::IntoS3;
 
+fn to_s3_error(err: arca_cluster::ClusterError) -> S3Error {
+    crate::error::to_s3(err.into())
+}
+
 pub const ADMIN_PREFIX: &str = "/_arca/admin/";
 
-/// Admin request bodies are a few hundred bytes.
+/// Admin request bodies are a few hundred bytes...
 const MAX_ADMIN_BODY: usize = 64 * 1024;
+/// ... but for a ring: 4 bytes per partition and replica (part power 20
+/// and 5 replicas is 20 MiB), in base64.
+const MAX_RING_BODY: usize = 32 << 20;
 
 pub struct AdminRoute {
     pub service: ObjectService,
@@ -61,6 +72,12 @@ impl KeyInfo {
 }
 
 #[derive(Deserialize)]
+struct ApplyRing {
+    /// The ring file, base64.
+    ring: String,
+}
+
+#[derive(Deserialize)]
 struct Grant {
     access_key: String,
     allow: bool,
@@ -81,15 +98,19 @@ fn json_response<T: Serialize>(status: StatusCode, value: &T) -> S3Result<S3Resp
 }
 
 async fn json_body<T: for<'de> Deserialize<'de>>(body: &mut Body) -> S3Result<T> {
+    json_body_limited(body, MAX_ADMIN_BODY).await
+}
+
+async fn json_body_limited<T: for<'de> Deserialize<'de>>(body: &mut Body, limit: usize) -> S3Result<T> {
     let bytes = body
-        .store_all_limited(MAX_ADMIN_BODY)
+        .store_all_limited(limit)
         .await
         .map_err(|_| s3_error!(InvalidRequest, "The request body is too large or could not be read"))?;
     serde_json::from_slice(&bytes).map_err(|e| s3_error!(InvalidRequest, "Malformed JSON body: {e}"))
 }
 
 fn require_root(caller: &Caller) -> S3Result<()> {
-    if caller.is_root { Ok(()) } else { Err(s3_error!(AccessDenied, "Only the root key may manage keys")) }
+    if caller.is_root { Ok(()) } else { Err(s3_error!(AccessDenied, "Only the root key may do this")) }
 }
 
 #[async_trait::async_trait]
@@ -157,6 +178,20 @@ impl S3Route for AdminRoute {
                     StatusCode::OK,
                     &GrantInfo { bucket: row.name, owner: row.owner, grants: row.grants },
                 )
+            }
+            (Method::PUT, ["cluster", "ring"]) => {
+                require_root(&caller)?;
+                let apply: ApplyRing = json_body_limited(&mut req.input, MAX_RING_BODY).await?;
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(apply.ring.as_bytes())
+                    .map_err(|_| s3_error!(InvalidArgument, "The ring is not valid base64"))?;
+                let version = self.service.cluster().apply_ring(bytes).await.map_err(to_s3_error)?;
+                json_response(StatusCode::OK, &serde_json::json!({ "ring_version": version }))
+            }
+            (Method::GET, ["cluster", "status"]) => {
+                require_root(&caller)?;
+                let status = arca_cluster::status::cluster_status(self.service.cluster()).await;
+                json_response(StatusCode::OK, &status)
             }
             _ => Err(s3_error!(NotImplemented, "No such administrative operation")),
         }

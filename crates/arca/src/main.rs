@@ -27,6 +27,8 @@ enum Command {
     Key(cmd::key::KeyArgs),
     /// Manage bucket access on a running server.
     Bucket(cmd::bucket::BucketArgs),
+    /// Put a ring in force on a running cluster, and show its state.
+    Cluster(cmd::cluster::ClusterArgs),
     /// Load-test any S3 endpoint.
     Bench(cmd::bench::BenchArgs),
 }
@@ -38,6 +40,7 @@ fn main() -> ExitCode {
         Command::Ring(args) => cmd::ring::run(args),
         Command::Key(args) => cmd::key::run(args),
         Command::Bucket(args) => cmd::bucket::run(args),
+        Command::Cluster(args) => cmd::cluster::run(args),
         Command::Bench(args) => cmd::bench::run(args),
     };
     match result {

@@ -69,6 +69,7 @@ fn catalog_name(c: &CatalogCommand) -> &'static str {
         CatalogCommand::SetRootKey { .. } => "SetRootKey",
         CatalogCommand::PutCluster { .. } => "PutCluster",
         CatalogCommand::RemoveCluster { .. } => "RemoveCluster",
+        CatalogCommand::SwapCluster { .. } => "SwapCluster",
     }
 }
 

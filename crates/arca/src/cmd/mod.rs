@@ -3,6 +3,7 @@
 mod admin;
 pub mod bench;
 pub mod bucket;
+pub mod cluster;
 pub mod key;
 pub mod ring;
 pub mod server;
