@@ -13,9 +13,12 @@ from conftest import ARCA_BIN, ROOT_ACCESS_KEY, ROOT_SECRET_KEY, ArcaServer, cli
 CLUSTER_SECRET = "arca-e2e-cluster-secret"
 
 # Background work runs often enough for a test to watch it finish.
+# Groups snapshot and cut their logs every 50 entries, so members that
+# join later catch up from snapshots, not only from logs.
 NODE_CONFIG = """
 replication_interval_secs = 2
 reclaim_grace_secs = 1
+raft_snapshot_entries = 50
 """
 
 

@@ -36,6 +36,9 @@ use crate::rpc::{
 };
 use crate::topology::{Target, Topology};
 
+/// The CRC32C of the bytes a blob read answers, checked on arrival.
+const CRC_HEADER: &str = "x-arca-crc32c";
+
 /// One blob as a partition listing shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlobEntry {
@@ -333,21 +336,39 @@ impl BlobPlacement {
         }
         let rpc = self.remote(target)?;
         let path = format!("blob/{}/{}?offset={offset}&len={len}", target.device, hex_id(&id));
-        match rpc
-            .fetch(&target.node, Method::GET, &path, full_body(Bytes::new()), transfer_timeout(len))
-            .await
-        {
-            Ok(data) if data.len() as u64 == len => Ok(data),
-            Ok(data) => Err(ClusterError::Corrupt(format!(
-                "blob {id} from {target}: {} bytes where {len} were asked for",
-                data.len()
-            ))),
-            Err(RpcError::Status { status: StatusCode::NOT_FOUND, .. }) => Err(ClusterError::BlobMissing(id)),
-            Err(RpcError::Status { status: StatusCode::CONFLICT, message }) => {
-                Err(ClusterError::Corrupt(message))
+        let timeout = transfer_timeout(len);
+        let deadline = tokio::time::Instant::now() + timeout;
+        let response = rpc.send(&target.node, Method::GET, &path, full_body(Bytes::new()), timeout).await?;
+        let status = response.status();
+        let crc = response
+            .headers()
+            .get(CRC_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u32>().ok());
+        let read = crate::rpc::read_body(response.into_body(), len as usize + 4096);
+        let data = match tokio::time::timeout_at(deadline, read).await {
+            Ok(data) => data?,
+            Err(_) => return Err(RpcError::Timeout { node: target.node.clone(), after: timeout }.into()),
+        };
+        match status {
+            StatusCode::OK => {}
+            StatusCode::NOT_FOUND => return Err(ClusterError::BlobMissing(id)),
+            StatusCode::CONFLICT => {
+                return Err(ClusterError::Corrupt(String::from_utf8_lossy(&data).into_owned()));
             }
-            Err(err) => Err(err.into()),
+            status => {
+                let message = String::from_utf8_lossy(&data).into_owned();
+                return Err(RpcError::Status { status, message }.into());
+            }
         }
+        // The source verified the whole blob; this checks the bytes that
+        // crossed the network.
+        if data.len() as u64 != len || crc.is_some_and(|crc| crc != crc32c::crc32c(&data)) {
+            return Err(ClusterError::Corrupt(format!(
+                "blob {id} from {target}: the bytes received are damaged"
+            )));
+        }
+        Ok(data)
     }
 
     /// Overwrites the corrupt copies of a blob with the bytes of a good one,
@@ -605,7 +626,12 @@ async fn serve_one_blob(
                 return error_response(StatusCode::BAD_REQUEST, "offset and len are required");
             };
             match tokio::task::spawn_blocking(move || store.get_range(&id, offset, len)).await {
-                Ok(Ok(data)) => http::Response::new(full_body(data)),
+                Ok(Ok(data)) => {
+                    let crc = crc32c::crc32c(&data);
+                    let mut response = http::Response::new(full_body(data));
+                    response.headers_mut().insert(CRC_HEADER, http::HeaderValue::from(crc));
+                    response
+                }
                 Ok(Err(BlobError::NotFound(_))) => error_response(StatusCode::NOT_FOUND, "no such blob"),
                 Ok(Err(err @ BlobError::Corrupt { .. })) => {
                     error_response(StatusCode::CONFLICT, err.to_string())

@@ -18,6 +18,7 @@
 //! | `cluster_id` | 16 random bytes naming the cluster |
 //! | `ring` | the ring file in force (`FILE.ring` bytes) |
 //! | `ring_bootstrap` | present while the ring is a node's own one-device ring |
+//! | `ring_previous` | the ring before the one in force (data may not have moved yet) |
 //! | `member/{addr}` | [`Member`] |
 //! | `range/{bucket id}` | [`RangeDesc`] |
 
@@ -36,6 +37,7 @@ use crate::raft::{ApplyHook, NodeId};
 pub const CLUSTER_ID: &[u8] = b"cluster_id";
 pub const RING: &[u8] = b"ring";
 pub const RING_BOOTSTRAP: &[u8] = b"ring_bootstrap";
+pub const RING_PREVIOUS: &[u8] = b"ring_previous";
 const MEMBER_PREFIX: &[u8] = b"member/";
 const RANGE_PREFIX: &[u8] = b"range/";
 
@@ -94,6 +96,7 @@ pub struct CatalogState {
     pub ranges: HashMap<ObjectId, RangeDesc>,
     pub members: BTreeMap<String, Member>,
     pub ring: Option<Vec<u8>>,
+    pub ring_previous: Option<Vec<u8>>,
     pub ring_bootstrap: bool,
     pub cluster_id: Option<[u8; 16]>,
 }
@@ -104,6 +107,8 @@ impl CatalogState {
             self.cluster_id = value.and_then(|v| <[u8; 16]>::try_from(v).ok());
         } else if key == RING {
             self.ring = value.map(<[u8]>::to_vec);
+        } else if key == RING_PREVIOUS {
+            self.ring_previous = value.map(<[u8]>::to_vec);
         } else if key == RING_BOOTSTRAP {
             self.ring_bootstrap = value.is_some();
         } else if let Some(addr) = key.strip_prefix(MEMBER_PREFIX) {
@@ -210,9 +215,9 @@ impl CatalogView {
                     self.reload_cluster_row(key)?;
                     topology_changed = true;
                 }
-                CatalogCommand::SwapCluster { key, remove, .. } => {
+                CatalogCommand::SwapCluster { key, remove, put, .. } => {
                     self.reload_cluster_row(key)?;
-                    for key in remove {
+                    for key in remove.iter().chain(put.iter().map(|(k, _)| k)) {
                         self.reload_cluster_row(key)?;
                     }
                     topology_changed = true;

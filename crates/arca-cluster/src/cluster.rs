@@ -93,6 +93,8 @@ pub struct ClusterConfig {
     pub local_ring: Ring,
     /// How often the replicator compares partitions with peers.
     pub replication_interval: Duration,
+    /// Log entries between a group's snapshots.
+    pub snapshot_entries: u64,
 }
 
 /// A read of an index range, served by its leader.
@@ -189,7 +191,9 @@ impl Cluster {
             }
             None => config.local_ring.clone(),
         };
-        let topology = Arc::new(Topology::new(config.addr.clone(), ring));
+        let previous =
+            catalog.read(|c| c.ring_previous.clone()).and_then(|bytes| Ring::from_bytes(&bytes).ok());
+        let topology = Arc::new(Topology::new(config.addr.clone(), ring, previous));
         let rpc = match (&config.rpc_listen, &config.secret) {
             (Some(_), Some(secret)) => Some(Rpc::new(config.addr.clone(), secret.clone())),
             (Some(_), None) => return Err(ClusterError::Internal("node RPC needs a cluster secret".into())),
@@ -210,6 +214,7 @@ impl Cluster {
             rpc.clone(),
             config.data.join("snapshots"),
             catalog.clone(),
+            config.snapshot_entries,
         )?;
         let cluster = Arc::new(Cluster {
             me: config.node_id,
@@ -575,7 +580,11 @@ impl Cluster {
                     tracing::warn!(group, why, "no leader for an index read; reading a replica's own copy");
                 }
                 self.leaderless.write().insert(group, Instant::now());
-                self.query(group, Query::Stale(query), Duration::from_secs(2)).await?
+                // This node's own copy first, if it holds one.
+                match query_here(&self.groups, &self.meta, group, Query::Stale(query.clone())).await {
+                    Routed::Done(answer) => answer,
+                    _ => self.query(group, Query::Stale(query), Duration::from_secs(2)).await?,
+                }
             }
             Err(err) => return Err(err),
         };
@@ -707,11 +716,15 @@ impl Cluster {
                     )));
                 }
             }
+            // The ring it replaces is kept: data it placed may not have
+            // moved yet, and reads look there too (also after a restart).
+            let previous = current.clone().map(|ring| (catalog::RING_PREVIOUS.to_vec(), ring));
             let swap = CatalogCommand::SwapCluster {
                 key: catalog::RING.to_vec(),
                 expect: current,
                 value: bytes.clone(),
                 remove: vec![catalog::RING_BOOTSTRAP.to_vec()],
+                put: previous.into_iter().collect(),
             };
             match self.catalog_write(swap).await {
                 Ok(_) => {
@@ -827,6 +840,15 @@ impl Cluster {
             .collect()
     }
 
+    /// Whether this node is the catalog's only voter: a cluster of one.
+    pub fn is_alone(&self) -> bool {
+        self.groups.get(0).is_some_and(|handle| {
+            let metrics = crate::raft::metrics(&handle.raft);
+            let voters: Vec<NodeId> = metrics.membership_config.membership().voter_ids().collect();
+            voters == [self.me]
+        })
+    }
+
     pub(crate) fn members(&self) -> BTreeMap<String, Member> {
         self.catalog.read(|c| c.members.clone())
     }
@@ -877,7 +899,16 @@ fn leader_addr(forward: &openraft::errors::ForwardToLeader<crate::raft::C>) -> O
 
 async fn propose_here(groups: &Groups, group: u64, command: Command) -> Routed<Response> {
     let Some(handle) = groups.get(group) else { return Routed::NotLeader(None) };
-    match handle.raft.client_write(command).await {
+    // A leader cut off from its followers does not know it yet: its write
+    // waits for a quorum that never answers. The caller hears 503 rather
+    // than waiting for the partition to heal.
+    let written = match tokio::time::timeout(REQUEST_PATIENCE, handle.raft.client_write(command)).await {
+        Ok(written) => written,
+        Err(_) => {
+            return Routed::Unavailable(format!("group {group}: no quorum confirmed the write in time"));
+        }
+    };
+    match written {
         Ok(response) => Routed::Done(response.data),
         Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))) => {
             Routed::NotLeader(leader_addr(&forward))

@@ -19,6 +19,9 @@ use crate::error::{ClusterError, ClusterResult};
 
 /// The body ids every range's rows refer to.
 pub async fn referenced_bodies(cluster: &Arc<Cluster>) -> ClusterResult<HashSet<ObjectId>> {
+    // The range map itself must be current: a node whose view trailed
+    // would not ask a range it does not know of.
+    cluster.sync_catalog().await?;
     let ranges = cluster.catalog.read(|c| c.ranges.clone());
     let mut bodies = HashSet::new();
     for range in ranges.values() {

@@ -139,12 +139,28 @@ impl Keeper {
         // Every node the ring names, holding data or not: a gateway-only
         // node is named with weight 0 and joins to hold the catalog.
         for node in cluster.topology.all_nodes() {
-            if members.contains_key(&node) || !rpc.is_up(&node) {
+            if node == cluster.addr || !rpc.is_up(&node) {
                 continue;
+            }
+            if let Some(member) = members.get(&node) {
+                // A member that answers as another node (its data was wiped
+                // and it started over as a cluster of its own) joins again
+                // under its new id.
+                match rpc.ping(&node, Duration::from_secs(2)).await {
+                    Ok(hello) if hello.cluster != cluster_id || hello.node_id != member.node_id => {
+                        tracing::warn!(node = %node, "a member came back as a new node; it joins again");
+                    }
+                    _ => continue,
+                }
             }
             let request = JoinRequest { cluster_id, leader: cluster.addr.clone() };
             match rpc.call::<_, JoinReply>(&node, "join", &request, Duration::from_secs(30)).await {
                 Ok(JoinReply::Joined { node_id }) => {
+                    if let Some(other) = members.values().find(|m| m.node_id == node_id && m.addr != node) {
+                        tracing::error!(node = %node, other = %other.addr, node_id,
+                            "two nodes have the same id; remove one's data directory and start it again");
+                        continue;
+                    }
                     let member = Member { node_id, addr: node.clone() };
                     cluster
                         .catalog_write(CatalogCommand::PutCluster {
@@ -319,13 +335,26 @@ async fn settle_catalog_voters(cluster: &Arc<Cluster>) -> ClusterResult<()> {
     let wanted_ids: BTreeSet<NodeId> = wanted.keys().copied().collect();
     let metrics = crate::raft::metrics(&handle.raft);
     let known: BTreeSet<NodeId> = metrics.membership_config.membership().nodes().map(|(id, _)| *id).collect();
-    if wanted_ids == current || !wanted_ids.is_subset(&known) {
-        return Ok(());
+    if wanted_ids != current && wanted_ids.is_subset(&known) {
+        // `retain`: voters that step down stay learners and keep the catalog.
+        match handle.raft.change_membership(wanted_ids.clone(), true).await {
+            Ok(_) => tracing::info!(voters = ?wanted.values().collect::<Vec<_>>(), "catalog voters changed"),
+            Err(err) => tracing::warn!(error = %err, "could not change the catalog voters"),
+        }
     }
-    // `retain`: voters that step down stay learners and keep the catalog.
-    match handle.raft.change_membership(wanted_ids, true).await {
-        Ok(_) => tracing::info!(voters = ?wanted.values().collect::<Vec<_>>(), "catalog voters changed"),
-        Err(err) => tracing::warn!(error = %err, "could not change the catalog voters"),
+    // Ids no member has any more (a node wiped and joined again under a
+    // new id) leave the group once they no longer vote.
+    let ids: BTreeSet<NodeId> = cluster.members().values().map(|m| m.node_id).collect();
+    let stale: BTreeSet<NodeId> =
+        known.iter().copied().filter(|id| !ids.contains(id) && !wanted_ids.contains(id)).collect();
+    let voting: BTreeSet<NodeId> =
+        crate::raft::metrics(&handle.raft).membership_config.membership().voter_ids().collect();
+    if !stale.is_empty() && stale.is_disjoint(&voting) {
+        let remove = openraft::ChangeMembers::RemoveNodes(stale.clone());
+        match handle.raft.change_membership(remove, false).await {
+            Ok(_) => tracing::info!(ids = ?stale, "removed old node ids from the catalog group"),
+            Err(err) => tracing::warn!(error = %err, "could not remove old node ids from the catalog group"),
+        }
     }
     Ok(())
 }

@@ -41,8 +41,9 @@ pub struct Topology {
 }
 
 impl Topology {
-    pub fn new(me: String, ring: Ring) -> Self {
-        Topology { me, rings: RwLock::new(Rings { current: Arc::new(ring), previous: None }) }
+    pub fn new(me: String, ring: Ring, previous: Option<Ring>) -> Self {
+        let rings = Rings { current: Arc::new(ring), previous: previous.map(Arc::new) };
+        Topology { me, rings: RwLock::new(rings) }
     }
 
     /// This node's name in the ring (its RPC address, or its S3 address for

@@ -68,6 +68,10 @@ pub(crate) fn delete_bucket_in(
     let key = name.as_bytes().to_vec();
     let live = match txn.get::<BucketRow>(Table::Buckets, &key)? {
         Some(row) if !row.deleted && id.is_none_or(|id| id == row.id) => row,
+        // This very deletion, applied before (a retried proposal).
+        Some(row) if row.deleted && row.ts == ts && txn.log_ordered() => {
+            return Ok(BucketRow { deleted: false, ..row });
+        }
         _ => return Err(MetaError::NoSuchBucket),
     };
     refuse_if_not_newer(txn, Some(&live), ts)?;
@@ -94,6 +98,8 @@ pub(crate) fn delete_key_in(txn: &mut Txn<'_>, access_key: &str, ts: Timestamp) 
     let key = access_key.as_bytes().to_vec();
     let live = match txn.get::<KeyRow>(Table::Keys, &key)? {
         Some(row) if !row.deleted => row,
+        // This very deletion, applied before (a retried proposal).
+        Some(row) if row.ts == ts && txn.log_ordered() => return Ok(true),
         _ => return Ok(false),
     };
     refuse_if_not_newer(txn, Some(&live), ts)?;

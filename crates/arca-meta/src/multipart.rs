@@ -137,6 +137,14 @@ pub(crate) fn abort_in(
     upload_id: ObjectId,
     ts: Timestamp,
 ) -> Result<Vec<PartRow>> {
+    if txn.log_ordered()
+        && let Some(stored) = txn.get::<UploadRow>(Table::Uploads, &upload_key)?
+        && stored.deleted
+        && stored.ts == ts
+    {
+        // This very abort, applied before (a retried proposal).
+        return Ok(Vec::new());
+    }
     let upload = live_upload(txn, &upload_key)?;
     let parts = take_parts(txn, upload_id)?;
     close_upload(txn, upload_key, upload, ts)?;

@@ -187,13 +187,14 @@ pub enum CatalogCommand {
         key: Vec<u8>,
     },
     /// Compare and set: writes `value` only if the row now holds `expect`
-    /// (`None`: absent), else `PreconditionFailed`; removes `remove` in the
-    /// same step.
+    /// (`None`: absent), else `PreconditionFailed`; removes `remove` and
+    /// writes `put` in the same step.
     SwapCluster {
         key: Vec<u8>,
         expect: Option<Vec<u8>>,
         value: Vec<u8>,
         remove: Vec<Vec<u8>>,
+        put: Vec<(Vec<u8>, Vec<u8>)>,
     },
 }
 
@@ -271,10 +272,10 @@ impl MetaStore {
             if !state.installing {
                 continue;
             }
+            // Only ranges are installed in steps (the catalog's snapshot is
+            // one batch), so only a range can be found half installed.
             if let Some(bucket) = state.bucket {
                 wipe_range_rows(self, bucket)?;
-            } else {
-                self.submit_unsynced(clear_catalog)?;
             }
             let entries = self.raft_entries(group, 0, u64::MAX)?;
             let fresh = GroupState { bucket: state.bucket, ..GroupState::default() };
@@ -798,13 +799,16 @@ fn run_catalog(txn: &mut Txn<'_>, command: CatalogCommand) -> Result<CatalogOutc
             txn.remove(Table::Cluster, key);
             Ok(CatalogOutcome::Done)
         }
-        CatalogCommand::SwapCluster { key, expect, value, remove } => {
+        CatalogCommand::SwapCluster { key, expect, value, remove, put } => {
             if txn.get_raw(Table::Cluster, &key)? != expect {
                 return Err(MetaError::PreconditionFailed);
             }
             txn.put_raw(Table::Cluster, key, value);
             for key in remove {
                 txn.remove(Table::Cluster, key);
+            }
+            for (key, value) in put {
+                txn.put_raw(Table::Cluster, key, value);
             }
             Ok(CatalogOutcome::Done)
         }

@@ -81,6 +81,18 @@ pub enum ObjectError {
 
 pub type ObjectResult<T> = Result<T, ObjectError>;
 
+impl ObjectError {
+    /// Whether a write that failed this way may still take effect: the
+    /// index could not be reached, or answered in a way that does not say
+    /// whether the change was made. The blobs of such a write are left for
+    /// garbage collection, which deletes them only if no row refers to
+    /// them; freeing them at once could leave a committed row without its
+    /// bytes.
+    pub fn outcome_unknown(&self) -> bool {
+        matches!(self, ObjectError::ServiceUnavailable(_) | ObjectError::Internal(_))
+    }
+}
+
 impl From<MetaError> for ObjectError {
     fn from(err: MetaError) -> Self {
         match err {

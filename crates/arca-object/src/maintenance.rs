@@ -35,7 +35,7 @@ use std::time::Duration;
 use arca_blob::BlobStore;
 use arca_cluster::Cluster;
 use arca_meta::MetaStore;
-use arca_types::{ObjectId, Timestamp};
+use arca_types::{BlobId, ObjectId, Timestamp};
 
 #[derive(Debug, Clone)]
 pub struct MaintenanceConfig {
@@ -130,39 +130,40 @@ async fn collect_garbage(cluster: Arc<Cluster>, period: Duration, min_age: Durat
         };
         for (device, store) in cluster.blobs().local_stores() {
             let referenced = referenced.clone();
-            match tokio::task::spawn_blocking(move || sweep(&store, &referenced, cutoff)).await {
-                Ok((deleted, 0)) if deleted > 0 => {
-                    tracing::info!(device, deleted, "deleted unreferenced blobs")
+            let garbage =
+                match tokio::task::spawn_blocking(move || unreferenced(&store, &referenced, cutoff)).await {
+                    Ok(garbage) => garbage,
+                    Err(err) => {
+                        tracing::error!(device, error = %err, "garbage collection failed");
+                        continue;
+                    }
+                };
+            // Deleted wherever the rings place the blob, not only here: a
+            // copy left on a peer would be pushed back by the replicator.
+            for id in &garbage {
+                if let Err(err) = cluster.blobs().delete(*id).await {
+                    tracing::warn!(blob = %id, error = %err, "could not delete an unreferenced blob");
                 }
-                Ok((deleted, failed)) if failed > 0 => {
-                    tracing::error!(device, deleted, failed, "could not delete some unreferenced blobs")
-                }
-                Ok(_) => {}
-                Err(err) => tracing::error!(device, error = %err, "garbage collection failed"),
+            }
+            if !garbage.is_empty() {
+                tracing::info!(device, deleted = garbage.len(), "deleted unreferenced blobs");
             }
         }
     }
 }
 
-/// Deletes the blobs of `store` whose body is older than `cutoff` and not
-/// referenced; returns (deleted, failed).
-fn sweep(store: &BlobStore, referenced: &HashSet<ObjectId>, cutoff: u64) -> (u64, u64) {
-    let (mut deleted, mut failed) = (0, 0);
+/// The blobs of `store` whose body is older than `cutoff` and not
+/// referenced.
+fn unreferenced(store: &BlobStore, referenced: &HashSet<ObjectId>, cutoff: u64) -> Vec<BlobId> {
+    let mut out = Vec::new();
     for partition in store.partitions() {
         for (id, _) in store.partition_blobs(partition) {
-            if id.object.created_micros() >= cutoff || referenced.contains(&id.object) {
-                continue;
-            }
-            match store.delete(&id) {
-                Ok(_) => deleted += 1,
-                Err(err) => {
-                    tracing::warn!(blob = %id, error = %err, "could not delete an unreferenced blob");
-                    failed += 1;
-                }
+            if id.object.created_micros() < cutoff && !referenced.contains(&id.object) {
+                out.push(id);
             }
         }
     }
-    (deleted, failed)
+    out
 }
 
 /// An interval whose next tick is one `period` from now (a fresh interval

@@ -146,7 +146,9 @@ impl ObjectService {
             Ok(row)
         }
         .await;
-        if result.is_err() {
+        if let Err(err) = &result
+            && !err.outcome_unknown()
+        {
             written.release(&self.inner.reclaimer);
         }
         result

@@ -131,7 +131,9 @@ impl ObjectService {
         let bucket = self.bucket(caller, &req.bucket).await?;
         let written = self.writer().write(body, req.content_length, true).await?;
         let result = self.commit_put(caller, bucket.id, req, &written, check).await;
-        if result.is_err() {
+        if let Err(err) = &result
+            && !err.outcome_unknown()
+        {
             written.release(&self.inner.reclaimer);
         }
         result

@@ -34,6 +34,7 @@ async fn service(dir: &std::path::Path) -> ObjectService {
         blob: Default::default(),
         local_ring: ring,
         replication_interval: Duration::from_secs(30),
+        snapshot_entries: arca_cluster::raft::DEFAULT_SNAPSHOT_ENTRIES,
     };
     let cluster = Cluster::start(Arc::new(meta), config).await.unwrap();
     ObjectService::new(cluster, Arc::new(Clock::new(1)), ObjectConfig::default())

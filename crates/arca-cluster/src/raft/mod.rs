@@ -116,18 +116,24 @@ pub fn metrics(raft: &Raft) -> openraft::RaftMetrics<C> {
 pub type Raft = openraft::Raft<TypeConfig, StateMachine>;
 pub type NodeId = u64;
 
+/// Log entries between snapshots, by default.
+pub const DEFAULT_SNAPSHOT_ENTRIES: u64 = 20_000;
+
 /// Timing of every group. Elections wait long enough that a busy 2-core
 /// machine running several nodes does not start them spuriously; a leader
-/// lost is replaced within a few seconds.
-pub fn raft_config() -> ClusterResult<Arc<openraft::Config>> {
+/// lost is replaced within a few seconds. A group snapshots its state and
+/// cuts its log every `snapshot_entries` entries, keeping the last
+/// `snapshot_entries / 2` (at most 1000) for members a little behind.
+pub fn raft_config(snapshot_entries: u64) -> ClusterResult<Arc<openraft::Config>> {
+    let snapshot_entries = snapshot_entries.max(2);
     let config = openraft::Config {
         cluster_name: "arca".to_owned(),
         heartbeat_interval: 250,
         election_timeout_min: 1500,
         election_timeout_max: 3000,
         install_snapshot_timeout: 600_000,
-        snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(20_000),
-        max_in_snapshot_log_to_keep: 1000,
+        snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(snapshot_entries),
+        max_in_snapshot_log_to_keep: (snapshot_entries / 2).min(1000),
         snapshot_max_chunk_size: 1 << 20,
         enable_pre_vote: Some(true),
         ..Default::default()
@@ -172,6 +178,7 @@ impl Groups {
         rpc: Option<Rpc>,
         snapshots: PathBuf,
         hook: Arc<dyn ApplyHook>,
+        snapshot_entries: u64,
     ) -> ClusterResult<Arc<Self>> {
         std::fs::create_dir_all(&snapshots)
             .map_err(|e| ClusterError::Internal(format!("{}: {e}", snapshots.display())))?;
@@ -182,7 +189,7 @@ impl Groups {
             meta,
             rpc,
             snapshots,
-            config: raft_config()?,
+            config: raft_config(snapshot_entries)?,
             hook,
             running: RwLock::new(HashMap::new()),
             lifecycle: tokio::sync::Mutex::new(()),

@@ -163,13 +163,15 @@ impl Rpc {
                 Ok(response)
             }
             Ok(Err(err)) => {
-                self.mark_down(node);
+                // Only a node that cannot be connected to is down; a
+                // request that broke or ran late says little about the
+                // next one (a busy node fsyncing slowly is not dead).
+                if err.is_connect() {
+                    self.mark_down(node);
+                }
                 Err(RpcError::Transport(format!("{node}: {err}")))
             }
-            Err(_) => {
-                self.mark_down(node);
-                Err(RpcError::Timeout { node: node.to_owned(), after: timeout })
-            }
+            Err(_) => Err(RpcError::Timeout { node: node.to_owned(), after: timeout }),
         }
     }
 
@@ -217,8 +219,12 @@ impl Rpc {
     /// Asks `node` who it is, even if it is marked down (this is how a down
     /// node comes back).
     pub async fn ping(&self, node: &str, timeout: Duration) -> Result<super::Hello, RpcError> {
-        let response =
-            self.send_unchecked(node, Method::GET, "ping", full_body(Bytes::new()), timeout).await?;
+        let response = self.send_unchecked(node, Method::GET, "ping", full_body(Bytes::new()), timeout).await;
+        // A node that does not answer a ping in time stays (or is) down.
+        if matches!(response, Err(RpcError::Timeout { .. })) {
+            self.mark_down(node);
+        }
+        let response = response?;
         let status = response.status();
         let bytes = read_body(response.into_body(), 4096).await?;
         if !status.is_success() {

@@ -7,7 +7,8 @@
 //! values; blob bodies and Raft snapshots are raw streamed bytes, so no
 //! message ever needs more memory than one stripe.
 //!
-//! Routes (`{device}` is a device name, `{blob}` a blob id in hex):
+//! Routes (`{device}` is a device name, `{blob}` a blob id in hex, `{group}`
+//! a Raft group id):
 //!
 //! - `GET    ping`                                  who answers, and its cluster
 //! - `PUT    blob/{device}/{blob}?partition=P&crc=C` store a blob (body: its bytes)
@@ -15,9 +16,13 @@
 //! - `DELETE blob/{device}/{blob}`                  delete a blob
 //! - `GET    partition/{device}/{partition}`        the partition's (id, len, crc) list
 //! - `GET    digest/{device}/{partition}`           the partition's digest
-//! - `POST   raft/{group}/{append|vote|snapshot}`   Raft messages of one group
-//! - `POST   range/{group}`                         an index request for a range leader
-//! - `POST   catalog`                               a catalog request for its leader
+//! - `POST   raft/{group}/{append|vote|prevote}`    Raft messages of one group
+//! - `POST   raft/{group}/snapshot`                 a streamed snapshot
+//! - `POST   raft/{group}/open`                     start (and initialise) a group here
+//! - `POST   propose/{group}`                       a change, for the group's leader
+//! - `POST   read/{group}`                          a read, for the group's leader
+//! - `POST   manage/{group}`                        set a range's voters (its leader)
+//! - `GET    status`, `POST status/{group}`         this node's state; its view of a group
 //! - `POST   join`                                  ask an empty node to join this cluster
 
 pub mod auth;

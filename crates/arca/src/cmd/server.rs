@@ -88,6 +88,8 @@ struct FileConfig {
     role: Option<RoleArg>,
     /// Seconds between the replicator's passes over this node's partitions.
     replication_interval_secs: Option<u64>,
+    /// Raft log entries between a group's snapshots.
+    raft_snapshot_entries: Option<u64>,
     /// Objects are cut into blobs of this many bytes.
     stripe_size: Option<usize>,
     /// Bodies up to this size are stored inside their metadata row.
@@ -127,6 +129,7 @@ struct Settings {
     secret: Option<String>,
     role: Role,
     replication_interval: Duration,
+    snapshot_entries: u64,
     domain: Option<String>,
     root: Option<(String, String)>,
     object: ObjectConfig,
@@ -181,6 +184,10 @@ impl Settings {
             return Err("a gateway-only or storage-only node is part of a cluster: it needs --rpc".into());
         }
         Ok(Settings {
+            snapshot_entries: file
+                .raft_snapshot_entries
+                .unwrap_or(arca_cluster::raft::DEFAULT_SNAPSHOT_ENTRIES)
+                .max(10),
             rpc,
             secret,
             role,
@@ -371,6 +378,7 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
             blob: settings.blob.clone(),
             local_ring: ring,
             replication_interval: settings.replication_interval,
+            snapshot_entries: settings.snapshot_entries,
         },
     )
     .await
@@ -438,13 +446,44 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// Sets the root key from the settings, or generates one on first start.
+/// Sets the root key from the settings, or generates one when a new
+/// cluster of one starts without one.
+///
+/// A node's local view of the catalog already answers for a restart with
+/// the same key, so a node restarting while its cluster has no majority
+/// still comes up. A root key that must be written while the catalog
+/// cannot take writes is written in the background once it can.
 async fn bootstrap_root_key(
     service: &ObjectService,
     root: Option<(String, String)>,
 ) -> Result<(), Box<dyn std::error::Error>> {
+    let cluster = service.cluster().clone();
+    let roots: Vec<_> = cluster.catalog().read(|c| c.keys.values().filter(|k| k.is_root).cloned().collect());
     if let Some((ak, sk)) = root {
-        service.set_root_key(&ak, &sk).await?;
+        if roots.len() == 1 && roots[0].access_key == ak && roots[0].secret_key == sk {
+            return Ok(());
+        }
+        let service = service.clone();
+        tokio::spawn(async move {
+            loop {
+                match service.set_root_key(&ak, &sk).await {
+                    Ok(_) => return,
+                    Err(arca_object::ObjectError::ServiceUnavailable(why)) => {
+                        tracing::warn!(why, "the root key will be set once the catalog takes writes");
+                        tokio::time::sleep(Duration::from_secs(2)).await;
+                    }
+                    Err(err) => {
+                        tracing::error!(error = %err, "could not set the root key");
+                        return;
+                    }
+                }
+            }
+        });
+        return Ok(());
+    }
+    if !roots.is_empty() || !cluster.is_alone() {
+        // A member of a larger cluster gets the cluster's root key from the
+        // catalog; it never makes one of its own.
         return Ok(());
     }
     if service.list_keys().await?.iter().any(|k| k.is_root) {
