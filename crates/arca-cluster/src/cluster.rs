@@ -34,6 +34,7 @@ use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
+use crate::batch::Outcome;
 use crate::blobs::{BlobPlacement, BlobRoutes};
 use crate::catalog::{self, CatalogView, Member, RangeDesc};
 use crate::error::{ClusterError, ClusterResult};
@@ -376,11 +377,16 @@ impl Cluster {
 
     fn hint(&self, group: u64) -> Option<String> {
         if let Some(handle) = self.groups.get(group) {
-            let metrics = crate::raft::metrics(&handle.raft);
-            if let Some(leader) = metrics.current_leader
-                && let Some(node) = metrics.membership_config.membership().get_node(&leader)
-            {
-                return Some(node.addr.clone());
+            use openraft::async_runtime::WatchReceiver;
+            let metrics = handle.raft.metrics();
+            let metrics = metrics.borrow_watched();
+            if let Some(leader) = metrics.current_leader {
+                if leader == self.me {
+                    return Some(self.addr.clone());
+                }
+                if let Some(node) = metrics.membership_config.membership().get_node(&leader) {
+                    return Some(node.addr.clone());
+                }
             }
         }
         self.leaders.read().get(&group).cloned()
@@ -458,9 +464,20 @@ impl Cluster {
         let deadline = Instant::now() + patience;
         let mut attempt = 0usize;
         let mut last;
+        // The leader as known here, usually right: the full list of
+        // candidates is worked out only when it is not.
+        let mut first = self.hint(group);
+        let mut candidates: Vec<String> = Vec::new();
         loop {
-            let candidates = self.candidates(group);
-            let target = candidates[attempt % candidates.len()].clone();
+            let target = match first.take() {
+                Some(target) => target,
+                None => {
+                    if candidates.is_empty() {
+                        candidates = self.candidates(group);
+                    }
+                    candidates[attempt % candidates.len()].clone()
+                }
+            };
             let routed = if target == self.addr {
                 local().await
             } else {
@@ -472,7 +489,9 @@ impl Cluster {
             match routed {
                 Routed::Done(answer) => return Ok(answer),
                 Routed::NotLeader(Some(leader)) if leader != target => {
-                    self.set_hint(group, Some(leader));
+                    self.set_hint(group, Some(leader.clone()));
+                    first = Some(leader);
+                    candidates.clear();
                     attempt = 0;
                     continue;
                 }
@@ -491,7 +510,7 @@ impl Cluster {
                     "the metadata group {group} has no reachable leader ({last}); try again"
                 )));
             }
-            let pause = if attempt.is_multiple_of(candidates.len()) { 200 } else { 20 };
+            let pause = if attempt.is_multiple_of(candidates.len().max(1)) { 200 } else { 20 };
             tokio::time::sleep(Duration::from_millis(pause)).await;
         }
     }
@@ -566,8 +585,12 @@ impl Cluster {
     async fn read_range(&self, group: u64, query: IndexQuery) -> ClusterResult<IndexAnswer> {
         let recently_leaderless =
             self.leaderless.read().get(&group).is_some_and(|since| since.elapsed() < LEADERLESS_MEMORY);
-        let patience =
-            if recently_leaderless || self.quorum_lost(group) { Duration::ZERO } else { READ_PATIENCE };
+        let leading_here = self.hint(group).is_some_and(|leader| leader == self.addr);
+        let patience = if !leading_here && (recently_leaderless || self.quorum_lost(group)) {
+            Duration::ZERO
+        } else {
+            READ_PATIENCE
+        };
         let answer = match self.query(group, Query::Index(query.clone()), patience).await {
             Ok(answer) => {
                 if recently_leaderless {
@@ -899,26 +922,10 @@ fn leader_addr(forward: &openraft::errors::ForwardToLeader<crate::raft::C>) -> O
 
 async fn propose_here(groups: &Groups, group: u64, command: Command) -> Routed<Response> {
     let Some(handle) = groups.get(group) else { return Routed::NotLeader(None) };
-    // A leader cut off from its followers does not know it yet: its write
-    // waits for a quorum that never answers. The caller hears 503 rather
-    // than waiting for the partition to heal.
-    let written = match tokio::time::timeout(REQUEST_PATIENCE, handle.raft.client_write(command)).await {
-        Ok(written) => written,
-        Err(_) => {
-            return Routed::Unavailable(format!("group {group}: no quorum confirmed the write in time"));
-        }
-    };
-    match written {
-        Ok(response) => Routed::Done(response.data),
-        Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))) => {
-            Routed::NotLeader(leader_addr(&forward))
-        }
-        // The entry was dropped by a leader change; whether it committed is
-        // unknown, and commands are idempotent, so it is simply sent again.
-        Err(RaftError::APIError(ClientWriteError::LogEntryDiscarded(forward))) => {
-            Routed::NotLeader(leader_addr(&forward))
-        }
-        Err(err) => Routed::Unavailable(format!("group {group}: {err}")),
+    match groups.batcher.propose(handle, command, REQUEST_PATIENCE).await {
+        Outcome::Done(response) => Routed::Done(*response),
+        Outcome::NotLeader(leader) => Routed::NotLeader(leader),
+        Outcome::Unavailable(why) => Routed::Unavailable(why),
     }
 }
 

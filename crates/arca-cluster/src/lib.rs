@@ -21,6 +21,7 @@
 //! device, one replica, no peers.
 
 pub mod auditor;
+mod batch;
 pub mod blobs;
 pub mod catalog;
 mod cluster;

@@ -1,14 +1,22 @@
 //! A group's Raft log, vote and commit index, in the node's metadata store.
 //!
-//! Appends wait for the store's group commit (one fdatasync shared with
-//! every other group's appends and applies) before they return and before
-//! openraft is told they are durable. Entries are postcard-encoded
-//! openraft `Entry` values under (group, index).
+//! An append is queued to the store's writer and returns at once; openraft
+//! is told the entries are durable (`IOFlushed`) only when the group commit
+//! that holds them — one fdatasync shared with every other group's appends
+//! and applies — has returned. Meanwhile the entries are served from memory
+//! (`pending`), since openraft reads what it appended before it is flushed
+//! (to replicate it), and the core goes on to its next append instead of
+//! waiting out the disk. Entries are postcard-encoded openraft `Entry`
+//! values under (group, index).
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
 use std::ops::{Bound, RangeBounds};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use parking_lot::Mutex;
 
 use arca_meta::MetaStore;
 use arca_meta::raft::RaftMeta;
@@ -18,15 +26,23 @@ use openraft::{OptionalSend, RaftLogReader};
 
 use super::C;
 
+/// Entries not yet known durable: index -> (append number, entry).
+type Pending = BTreeMap<u64, (u64, EntryOf<C>)>;
+
 #[derive(Clone)]
 pub struct LogStore {
     meta: Arc<MetaStore>,
     group: u64,
+    /// Entries appended but not yet known durable, by index, with the
+    /// number of the append that wrote them (a later append may replace an
+    /// index after a truncation; only its own completion removes it).
+    pending: Arc<Mutex<Pending>>,
+    appends: Arc<AtomicU64>,
 }
 
 impl LogStore {
     pub fn new(meta: Arc<MetaStore>, group: u64) -> Self {
-        LogStore { meta, group }
+        LogStore { meta, group, pending: Arc::default(), appends: Arc::default() }
     }
 
     fn read_value<T: serde::de::DeserializeOwned>(&self, tag: RaftMeta) -> Result<Option<T>, io::Error> {
@@ -61,7 +77,16 @@ impl RaftLogReader<C> for LogStore {
             Bound::Unbounded => u64::MAX,
         };
         let raw = self.meta.raft_entries(self.group, from, to).map_err(io::Error::other)?;
-        raw.iter().map(|(_, bytes)| decode(bytes)).collect()
+        let mut entries = BTreeMap::new();
+        for (index, bytes) in &raw {
+            entries.insert(*index, decode::<EntryOf<C>>(bytes)?);
+        }
+        if from < to {
+            for (index, (_, entry)) in self.pending.lock().range(from..to) {
+                entries.insert(*index, entry.clone());
+            }
+        }
+        Ok(entries.into_values().collect())
     }
 
     async fn read_vote(&mut self) -> Result<Option<VoteOf<C>>, io::Error> {
@@ -74,9 +99,14 @@ impl RaftLogStorage<C> for LogStore {
 
     async fn get_log_state(&mut self) -> Result<LogState<C>, io::Error> {
         let last_purged: Option<LogIdOf<C>> = self.read_value(RaftMeta::Purged)?;
-        let last = match self.meta.raft_last_entry(self.group).map_err(io::Error::other)? {
+        let stored = match self.meta.raft_last_entry(self.group).map_err(io::Error::other)? {
             Some((_, bytes)) => Some(decode::<EntryOf<C>>(&bytes)?.log_id),
             None => None,
+        };
+        let pending = self.pending.lock().values().next_back().map(|(_, e)| e.log_id);
+        let last = match (stored, pending) {
+            (Some(s), Some(p)) => Some(if p.index >= s.index { p } else { s }),
+            (s, p) => s.or(p),
         };
         Ok(LogState { last_purged_log_id: last_purged, last_log_id: last.or(last_purged) })
     }
@@ -92,9 +122,11 @@ impl RaftLogStorage<C> for LogStore {
 
     async fn save_committed(&mut self, committed: Option<LogIdOf<C>>) -> Result<(), io::Error> {
         // Not a promise to anyone: it only lets a restarted node re-apply
-        // what it knows is committed before it serves.
+        // what it knows is committed before it serves. So it is queued and
+        // not waited for — the core must not stall on the writer for it.
         let bytes = committed.map(|c| encode(&c)).transpose()?;
-        self.meta.raft_set_meta(self.group, RaftMeta::Committed, bytes, false).await.map_err(io::Error::other)
+        drop(self.meta.raft_set_meta(self.group, RaftMeta::Committed, bytes, false));
+        Ok(())
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogIdOf<C>>, io::Error> {
@@ -106,29 +138,43 @@ impl RaftLogStorage<C> for LogStore {
         I: IntoIterator<Item = EntryOf<C>> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
+        let append = self.appends.fetch_add(1, Ordering::Relaxed);
         let mut encoded = Vec::new();
-        for entry in entries {
-            encoded.push((entry.log_id.index, encode(&entry)?));
+        {
+            let mut pending = self.pending.lock();
+            for entry in entries {
+                encoded.push((entry.log_id.index, encode(&entry)?));
+                pending.insert(entry.log_id.index, (append, entry));
+            }
         }
         if encoded.is_empty() {
             callback.io_completed(Ok(()));
             return Ok(());
         }
-        let result = self.meta.raft_append(self.group, encoded).await.map_err(io::Error::other);
-        match result {
-            Ok(()) => {
-                callback.io_completed(Ok(()));
-                Ok(())
+        let indexes: Vec<u64> = encoded.iter().map(|(index, _)| *index).collect();
+        // Queued now, in order with every other write of this store: the
+        // writer commits in queue order, so a later completion implies the
+        // earlier ones (openraft relies on that).
+        let durable = self.meta.raft_append(self.group, encoded);
+        let pending = self.pending.clone();
+        tokio::spawn(async move {
+            let result = durable.await;
+            if result.is_ok() {
+                let mut pending = pending.lock();
+                for index in indexes {
+                    if pending.get(&index).is_some_and(|(a, _)| *a == append) {
+                        pending.remove(&index);
+                    }
+                }
             }
-            Err(err) => {
-                callback.io_completed(Err(io::Error::other(err.to_string())));
-                Err(err)
-            }
-        }
+            callback.io_completed(result.map_err(|e| io::Error::other(e.to_string())));
+        });
+        Ok(())
     }
 
     async fn truncate_after(&mut self, last_log_id: Option<LogIdOf<C>>) -> Result<(), io::Error> {
         let from = last_log_id.map_or(0, |id| id.index + 1);
+        drop(self.pending.lock().split_off(&from));
         self.meta.raft_truncate(self.group, from).await.map_err(io::Error::other)
     }
 

@@ -166,6 +166,8 @@ pub struct Groups {
     config: Arc<openraft::Config>,
     hook: Arc<dyn ApplyHook>,
     running: RwLock<HashMap<u64, GroupHandle>>,
+    /// Proposals to the groups this node leads, in batches.
+    pub(crate) batcher: crate::batch::Batcher,
     /// Serialises starting and stopping groups.
     lifecycle: tokio::sync::Mutex<()>,
 }
@@ -192,6 +194,7 @@ impl Groups {
             config: raft_config(snapshot_entries)?,
             hook,
             running: RwLock::new(HashMap::new()),
+            batcher: Default::default(),
             lifecycle: tokio::sync::Mutex::new(()),
         }))
     }

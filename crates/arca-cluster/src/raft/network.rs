@@ -2,8 +2,9 @@
 //! group's other members, and the routes that hand arriving messages to the
 //! local group.
 //!
-//! `POST raft/{group}/{append|vote|prevote}` carry a postcard-encoded
-//! openraft request and answer its postcard-encoded result;
+//! `POST raft/{group}/{append|vote|prevote}?to={node id}` carry a
+//! postcard-encoded openraft request and answer its postcard-encoded result
+//! (a node refuses messages for another node id);
 //! `POST raft/{group}/snapshot` streams `u32 BE length ‖ postcard((vote,
 //! meta))` followed by the snapshot file's bytes, so a snapshot of any size
 //! crosses with bounded memory. A group that is not running on the
@@ -89,7 +90,7 @@ impl GroupNetwork {
         let Some(rpc) = &self.rpc else {
             return Err(unreachable(format!("node {} cannot be reached without node RPC", self.target)));
         };
-        let path = format!("raft/{}/{op}", self.group);
+        let path = format!("raft/{}/{op}?to={}", self.group, self.target);
         match rpc.call(&self.addr, &path, request, ttl).await {
             Ok(answer) => Ok(answer),
             Err(RpcError::Timeout { .. }) => Err(RPCError::Timeout(Timeout {
@@ -176,7 +177,7 @@ impl RaftNetworkV2<C> for GroupNetwork {
             }
         });
         let body = StreamBody::new(chunks).boxed();
-        let path = format!("raft/{}/snapshot", self.group);
+        let path = format!("raft/{}/snapshot?to={}", self.group, self.target);
         let send = rpc.fetch(&self.addr, Method::POST, &path, body, option.hard_ttl());
         let bytes = tokio::select! {
             closed = cancel => return Err(StreamingError::Closed(closed)),
@@ -240,6 +241,12 @@ async fn serve(groups: Arc<Groups>, snapshots: std::path::PathBuf, request: RpcR
             return error_response(StatusCode::INTERNAL_SERVER_ERROR, err.to_string());
         }
         return msg_response(&());
+    }
+    // A message for another node id at this address (a node that was
+    // wiped and started over answers at its old address) is not for this
+    // process: accepting it would count this node's log as the old one's.
+    if request.query_u64("to").is_some_and(|to| to != groups.me) {
+        return error_response(StatusCode::NOT_FOUND, format!("node {} is not here", request.query["to"]));
     }
     let Some(handle) = groups.get(group) else {
         return error_response(StatusCode::NOT_FOUND, format!("group {group} is not running here"));
