@@ -4,6 +4,7 @@ contract of `arca ring ...` and `arca cluster apply`)."""
 
 import json
 import os
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -163,3 +164,40 @@ def wait_for(check, timeout, message, interval=0.5):
             return result
         time.sleep(interval)
     raise AssertionError(f"{message} within {timeout}s (last error: {last})")
+
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def haproxy_binary():
+    """HAProxy's path, or None (Debian puts it in /usr/sbin)."""
+    found = shutil.which("haproxy")
+    if found is None and os.access("/usr/sbin/haproxy", os.X_OK):
+        found = "/usr/sbin/haproxy"
+    return found
+
+
+class HAProxy:
+    """HAProxy in front of a cluster's gateways, with the configuration the
+    README gives users (its block, with this test's ports put in)."""
+
+    def __init__(self, root, nodes):
+        text = README.read_text()
+        start = text.index("```\ndefaults\n") + len("```\n")
+        config = text[start : text.index("```", start)]
+        self.port = free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        for i, port in enumerate([self.port] + [n.port for n in nodes]):
+            assert f"127.0.0.1:900{i}" in config, config
+            config = config.replace(f"127.0.0.1:900{i}", f"127.0.0.1:{port}")
+        self.config_path = root / "haproxy.cfg"
+        self.config_path.write_text(config)
+        self.log = open(root / "haproxy.log", "wb")
+        self.proc = subprocess.Popen(
+            [haproxy_binary(), "-db", "-f", str(self.config_path)], stdout=self.log, stderr=subprocess.STDOUT
+        )
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+        self.log.close()
