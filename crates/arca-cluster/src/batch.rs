@@ -143,3 +143,61 @@ async fn write_many(
     }
     outcomes
 }
+
+/// Read indexes a replica asks its group's leader for, one request for all
+/// the reads that arrive together (a follower read, 8.4).
+///
+/// A read may use a read index only if the leader confirmed it after the
+/// read began — else a write acknowledged just before the read could be
+/// missing from it. So per group one request is in flight at a time, and a
+/// read that arrives meanwhile waits for the next one, which carries every
+/// read that arrived during the previous.
+#[derive(Default, Clone)]
+pub(crate) struct ReadIndexes {
+    queues: Arc<Mutex<HashMap<u64, ReadQueue>>>,
+}
+
+#[derive(Default)]
+struct ReadQueue {
+    waiting: Vec<oneshot::Sender<Result<u64, String>>>,
+    running: bool,
+}
+
+impl ReadIndexes {
+    /// A read index of `group` confirmed by its leader after this call
+    /// began; `fetch` asks the leader for one.
+    pub async fn get<F, Fut>(&self, group: u64, fetch: F) -> Result<u64, String>
+    where
+        F: Fn() -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<u64, String>> + Send,
+    {
+        let (tx, rx) = oneshot::channel();
+        let start = {
+            let mut queues = self.queues.lock();
+            let queue = queues.entry(group).or_default();
+            queue.waiting.push(tx);
+            !std::mem::replace(&mut queue.running, true)
+        };
+        if start {
+            let queues = self.queues.clone();
+            tokio::spawn(async move {
+                loop {
+                    let batch = {
+                        let mut queues = queues.lock();
+                        let Some(queue) = queues.get_mut(&group) else { return };
+                        if queue.waiting.is_empty() {
+                            queues.remove(&group);
+                            return;
+                        }
+                        std::mem::take(&mut queue.waiting)
+                    };
+                    let index = fetch().await;
+                    for waiter in batch {
+                        let _ = waiter.send(index.clone());
+                    }
+                }
+            });
+        }
+        rx.await.unwrap_or_else(|_| Err(format!("group {group}: the read index was dropped")))
+    }
+}

@@ -54,6 +54,11 @@ const READ_PATIENCE: Duration = Duration::from_secs(6);
 /// For how long a group found without a leader is read from a replica's
 /// own copy before the leader is looked for again.
 const LEADERLESS_MEMORY: Duration = Duration::from_secs(5);
+/// How long a replica waits to apply up to a read index before the read
+/// goes to the leader instead; and for how long after such a miss the
+/// group's reads skip this replica.
+const FOLLOWER_CATCH_UP: Duration = Duration::from_secs(1);
+const FOLLOWER_MISS_MEMORY: Duration = Duration::from_secs(5);
 
 /// What a node does (Q7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -174,6 +179,10 @@ pub struct Cluster {
     /// Groups whose leader could not be found, and when: reads of them go
     /// straight to a replica's own copy for a while instead of waiting.
     leaderless: RwLock<HashMap<u64, Instant>>,
+    /// Read indexes asked of leaders for reads served here (8.4).
+    read_indexes: crate::batch::ReadIndexes,
+    /// Groups whose replica here failed to serve a read, and when.
+    follower_misses: RwLock<HashMap<u64, Instant>>,
     pub(crate) replication: RwLock<crate::replicator::ReplicationStatus>,
     pub(crate) data: PathBuf,
     pub(crate) replication_interval: Duration,
@@ -229,6 +238,8 @@ impl Cluster {
             catalog,
             leaders: RwLock::new(HashMap::new()),
             leaderless: RwLock::new(HashMap::new()),
+            read_indexes: Default::default(),
+            follower_misses: RwLock::new(HashMap::new()),
             replication: RwLock::new(Default::default()),
             data: config.data.clone(),
             replication_interval: config.replication_interval,
@@ -580,12 +591,22 @@ impl Cluster {
         up < voters.len() / 2 + 1
     }
 
-    /// Reads a range at its leader; with no leader to be had, from a
-    /// replica's own copy (this node's first).
-    async fn read_range(&self, group: u64, query: IndexQuery) -> ClusterResult<IndexAnswer> {
+    /// Reads a range linearizably: from this node's replica once the
+    /// leader has named a read index and the replica has applied it, else
+    /// at the leader; with no leader to be had, from a replica's own copy
+    /// (this node's first).
+    async fn read_range(self: &Arc<Self>, group: u64, query: IndexQuery) -> ClusterResult<IndexAnswer> {
         let recently_leaderless =
             self.leaderless.read().get(&group).is_some_and(|since| since.elapsed() < LEADERLESS_MEMORY);
-        let leading_here = self.hint(group).is_some_and(|leader| leader == self.addr);
+        let hint = self.hint(group);
+        let leading_here = hint.as_ref().is_some_and(|leader| *leader == self.addr);
+        if hint.is_some()
+            && !leading_here
+            && !recently_leaderless
+            && let Some(answer) = self.follower_read(group, &query).await
+        {
+            return answer;
+        }
         let patience = if !leading_here && (recently_leaderless || self.quorum_lost(group)) {
             Duration::ZERO
         } else {
@@ -614,6 +635,65 @@ impl Cluster {
         match answer {
             Answer::Index(result) => Ok(result.map_err(MetaError::from)?),
             Answer::ReadIndex(_) => Err(ClusterError::Internal("unexpected read-index answer".into())),
+        }
+    }
+
+    /// A linearizable read of this node's replica of `group` (a follower
+    /// read): the leader confirms its leadership and names its read index
+    /// — one request for all the reads that arrive together — and once the
+    /// replica has applied up to it, the read is answered from the replica,
+    /// its rows never crossing the network. `None` when this node cannot
+    /// serve it (no replica here, no leader, the replica lagging): the read
+    /// then goes to the leader.
+    async fn follower_read(
+        self: &Arc<Self>,
+        group: u64,
+        query: &IndexQuery,
+    ) -> Option<ClusterResult<IndexAnswer>> {
+        let missed =
+            self.follower_misses.read().get(&group).is_some_and(|at| at.elapsed() < FOLLOWER_MISS_MEMORY);
+        let handle = self.groups.get(group)?;
+        if missed || self.quorum_lost(group) {
+            return None;
+        }
+        let cluster = Arc::downgrade(self);
+        let index = self
+            .read_indexes
+            .get(group, move || {
+                let cluster = cluster.clone();
+                async move {
+                    let Some(cluster) = cluster.upgrade() else { return Err("shutting down".to_string()) };
+                    match cluster.query(group, Query::ReadIndex, FOLLOWER_CATCH_UP).await {
+                        Ok(Answer::ReadIndex(index)) => Ok(index),
+                        Ok(_) => Err("unexpected answer to a read index".to_string()),
+                        Err(err) => Err(err.to_string()),
+                    }
+                }
+            })
+            .await;
+        let caught_up = match index {
+            Ok(index) => {
+                let applied = crate::raft::applied_index(&handle.raft);
+                applied >= Some(index)
+                    || handle
+                        .raft
+                        .wait(Some(FOLLOWER_CATCH_UP))
+                        .applied_index_at_least(Some(index), "follower read")
+                        .await
+                        .is_ok()
+            }
+            Err(_) => false,
+        };
+        let answer = match caught_up {
+            true => query_here(&self.groups, &self.meta, group, Query::Stale(query.clone())).await,
+            false => Routed::Unavailable(String::new()),
+        };
+        match answer {
+            Routed::Done(Answer::Index(result)) => Some(result.map_err(|e| MetaError::from(e).into())),
+            _ => {
+                self.follower_misses.write().insert(group, Instant::now());
+                None
+            }
         }
     }
 
@@ -809,7 +889,11 @@ impl Cluster {
     }
 
     /// Reads a bucket's range at its leader (see [`read_range`](Self::read_range)).
-    pub async fn index_read(&self, bucket: ObjectId, query: IndexQuery) -> ClusterResult<IndexAnswer> {
+    pub async fn index_read(
+        self: &Arc<Self>,
+        bucket: ObjectId,
+        query: IndexQuery,
+    ) -> ClusterResult<IndexAnswer> {
         let range = self.range_of(bucket).await?;
         self.read_range(range.group, query).await
     }
@@ -929,14 +1013,21 @@ async fn propose_here(groups: &Groups, group: u64, command: Command) -> Routed<R
     }
 }
 
-/// Confirms this node leads `group` for a read: the leader's lease when it
-/// holds, else a heartbeat round to a quorum.
-async fn linearize(handle: &GroupHandle) -> Result<u64, Routed<Answer>> {
+/// Confirms this node leads `group` for a read — the leader's lease when it
+/// holds, else a heartbeat round to a quorum — and returns the read index:
+/// what a replica must have applied to answer a read that began before this
+/// call. With `apply`, this node's own state machine is waited for too (the
+/// read is served here); without, the read is served by another replica.
+async fn linearize(handle: &GroupHandle, apply: bool) -> Result<u64, Routed<Answer>> {
     let mut lease = true;
     loop {
         let policy = if lease { ReadPolicy::LeaseRead } else { ReadPolicy::ReadIndex };
-        match handle.raft.ensure_linearizable(policy).await {
-            Ok(read) => return Ok(read.log_id().index),
+        let read = match apply {
+            true => handle.raft.ensure_linearizable(policy).await.map(|read| read.index()),
+            false => handle.raft.get_read_linearizer(policy).await.map(|l| l.read_log_id().index()),
+        };
+        match read {
+            Ok(index) => return Ok(index),
             Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(forward))) => {
                 return Err(Routed::NotLeader(leader_addr(&forward)));
             }
@@ -948,18 +1039,38 @@ async fn linearize(handle: &GroupHandle) -> Result<u64, Routed<Answer>> {
     }
 }
 
+/// Whether this node is the group's only voter, leads it, and has applied
+/// an entry of its own term (a cluster of one, the single node's case).
+/// Then every acknowledged write has been applied here — a write is
+/// acknowledged after its apply on the leader, and the leader applied its
+/// term's first entry only after every earlier one — and no other node can
+/// lead without a membership change this node would have logged and its
+/// metrics would show. So its reads need no round through the Raft core.
+fn sole_leader(handle: &GroupHandle) -> bool {
+    use openraft::async_runtime::WatchReceiver;
+    let metrics = handle.raft.metrics();
+    let m = metrics.borrow_watched();
+    m.current_leader == Some(m.id)
+        && m.last_applied
+            .as_ref()
+            .is_some_and(|a| a.leader_id.term == m.current_term && a.leader_id.node_id == m.id)
+        && m.membership_config.membership().voter_ids().eq([m.id])
+}
+
 async fn query_here(groups: &Groups, meta: &Arc<MetaStore>, group: u64, query: Query) -> Routed<Answer> {
     let Some(handle) = groups.get(group) else { return Routed::NotLeader(None) };
     let query = match query {
         Query::Stale(query) => query,
         Query::ReadIndex => {
-            return match linearize(&handle).await {
+            return match linearize(&handle, false).await {
                 Ok(index) => Routed::Done(Answer::ReadIndex(index)),
                 Err(routed) => routed,
             };
         }
         Query::Index(query) => {
-            if let Err(routed) = linearize(&handle).await {
+            if !sole_leader(&handle)
+                && let Err(routed) = linearize(&handle, true).await
+            {
                 return routed;
             }
             query

@@ -113,6 +113,14 @@ pub fn metrics(raft: &Raft) -> openraft::RaftMetrics<C> {
     use openraft::async_runtime::WatchReceiver;
     raft.metrics().borrow_watched().clone()
 }
+
+/// The index of the last entry a group applied here, read without copying
+/// the metrics.
+pub fn applied_index(raft: &Raft) -> Option<u64> {
+    use openraft::async_runtime::WatchReceiver;
+    raft.metrics().borrow_watched().last_applied.as_ref().map(|id| id.index)
+}
+
 pub type Raft = openraft::Raft<TypeConfig, StateMachine>;
 pub type NodeId = u64;
 

@@ -90,9 +90,9 @@ fn table(status: &Value) -> String {
                 text(&node["node"]),
                 text(&node["state"]),
                 text(&device["device"]),
-                device["partitions"],
-                device["objects"],
-                device["bytes"]
+                text(&device["partitions"]),
+                text(&device["objects"]),
+                text(&device["bytes"])
             ));
         }
     }
