@@ -76,16 +76,21 @@ impl RaftLogReader<C> for LogStore {
             Bound::Excluded(&i) => i,
             Bound::Unbounded => u64::MAX,
         };
+        if from >= to {
+            return Ok(Vec::new());
+        }
+        // The pending entries first, the store second: an append that
+        // completes in between moves its entries from the one to the
+        // other, and read the other way round they would be in neither.
+        let pending: Vec<(u64, EntryOf<C>)> =
+            self.pending.lock().range(from..to).map(|(index, (_, entry))| (*index, entry.clone())).collect();
         let raw = self.meta.raft_entries(self.group, from, to).map_err(io::Error::other)?;
         let mut entries = BTreeMap::new();
         for (index, bytes) in &raw {
             entries.insert(*index, decode::<EntryOf<C>>(bytes)?);
         }
-        if from < to {
-            for (index, (_, entry)) in self.pending.lock().range(from..to) {
-                entries.insert(*index, entry.clone());
-            }
-        }
+        // A pending entry is the newer write of its index.
+        entries.extend(pending);
         Ok(entries.into_values().collect())
     }
 
@@ -99,11 +104,12 @@ impl RaftLogStorage<C> for LogStore {
 
     async fn get_log_state(&mut self) -> Result<LogState<C>, io::Error> {
         let last_purged: Option<LogIdOf<C>> = self.read_value(RaftMeta::Purged)?;
+        // Pending first, as in `try_get_log_entries`.
+        let pending = self.pending.lock().values().next_back().map(|(_, e)| e.log_id);
         let stored = match self.meta.raft_last_entry(self.group).map_err(io::Error::other)? {
             Some((_, bytes)) => Some(decode::<EntryOf<C>>(&bytes)?.log_id),
             None => None,
         };
-        let pending = self.pending.lock().values().next_back().map(|(_, e)| e.log_id);
         let last = match (stored, pending) {
             (Some(s), Some(p)) => Some(if p.index >= s.index { p } else { s }),
             (s, p) => s.or(p),
