@@ -70,8 +70,8 @@ class Cluster:
             node.start()
         return self
 
-    def add_node(self, zone):
-        node = Node(self.root, f"n{len(self.nodes) + 1}", zone)
+    def add_node(self, zone, config=NODE_CONFIG):
+        node = Node(self.root, f"n{len(self.nodes) + 1}", zone, config=config)
         self.nodes.append(node)
         return node
 

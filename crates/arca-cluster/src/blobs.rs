@@ -16,7 +16,7 @@
 //! Blobs are immutable and uniquely named, so copies never conflict and no
 //! consensus is needed for data.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -67,19 +67,22 @@ pub struct BlobPlacement {
     /// the replicator drains them).
     local: RwLock<HashMap<String, Arc<BlobStore>>>,
     devices_dir: PathBuf,
+    /// Devices configured to live elsewhere than `devices_dir/NAME`.
+    device_paths: BTreeMap<String, PathBuf>,
     blob_config: BlobStoreConfig,
     /// Repairs in flight, so a hot corrupt blob is repaired once.
     repairing: Mutex<HashSet<(BlobId, Target)>>,
 }
 
 impl BlobPlacement {
-    /// Opens every device directory under `devices_dir` and every device
-    /// the ring gives this node (none with `stores` false: a gateway-only
-    /// node).
+    /// Opens every device directory under `devices_dir`, every device
+    /// configured elsewhere (`device_paths`) and every device the ring gives
+    /// this node (none with `stores` false: a gateway-only node).
     pub fn open(
         topology: Arc<Topology>,
         rpc: Option<Rpc>,
         devices_dir: PathBuf,
+        device_paths: BTreeMap<String, PathBuf>,
         blob_config: BlobStoreConfig,
         stores: bool,
     ) -> ClusterResult<Self> {
@@ -88,6 +91,7 @@ impl BlobPlacement {
             rpc,
             local: RwLock::new(HashMap::new()),
             devices_dir,
+            device_paths,
             blob_config,
             repairing: Mutex::new(HashSet::new()),
         };
@@ -96,6 +100,7 @@ impl BlobPlacement {
             return Ok(placement);
         }
         let mut names: Vec<String> = placement.topology.local_devices();
+        names.extend(placement.device_paths.keys().cloned());
         if let Ok(entries) = std::fs::read_dir(&placement.devices_dir) {
             for entry in entries.flatten() {
                 if entry.path().is_dir()
@@ -123,7 +128,10 @@ impl BlobPlacement {
         if name.is_empty() || name.contains(['/', '\\']) || name == "." || name == ".." {
             return Err(ClusterError::Internal(format!("invalid device name {name:?}")));
         }
-        let dir = self.devices_dir.join(name);
+        let dir = match self.device_paths.get(name) {
+            Some(path) => path.clone(),
+            None => self.devices_dir.join(name),
+        };
         let store = BlobStore::open(&dir, self.blob_config.clone())
             .map_err(|e| ClusterError::Internal(format!("{}: {e}", dir.display())))?;
         let store = Arc::new(store);

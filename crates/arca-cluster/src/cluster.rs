@@ -101,6 +101,9 @@ pub struct ClusterConfig {
     pub replication_interval: Duration,
     /// Log entries between a group's snapshots.
     pub snapshot_entries: u64,
+    /// Devices whose directory is not `DATA/devices/NAME` (a disk mounted
+    /// elsewhere), by name.
+    pub device_paths: BTreeMap<String, PathBuf>,
 }
 
 /// A read of an index range, served by its leader.
@@ -214,6 +217,7 @@ impl Cluster {
             topology.clone(),
             rpc.clone(),
             devices,
+            config.device_paths.clone(),
             config.blob.clone(),
             config.role.stores(),
         )?);

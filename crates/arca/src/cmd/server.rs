@@ -6,6 +6,7 @@
 //! a cluster of one: a node identity, a ring with one device and one
 //! replica, and a root key.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -120,6 +121,9 @@ struct FileConfig {
     tombstone_reclaim_age_secs: Option<u64>,
     /// Events are kept in the log this long.
     event_retention_secs: Option<u64>,
+    /// `[devices]`: device name = directory, for devices that do not live
+    /// in `DATA/devices/NAME` (a disk mounted elsewhere).
+    devices: Option<BTreeMap<String, PathBuf>>,
 }
 
 struct Settings {
@@ -130,6 +134,7 @@ struct Settings {
     role: Role,
     replication_interval: Duration,
     snapshot_entries: u64,
+    device_paths: BTreeMap<String, PathBuf>,
     domain: Option<String>,
     root: Option<(String, String)>,
     object: ObjectConfig,
@@ -184,6 +189,7 @@ impl Settings {
             return Err("a gateway-only or storage-only node is part of a cluster: it needs --rpc".into());
         }
         Ok(Settings {
+            device_paths: file.devices.unwrap_or_default(),
             snapshot_entries: file
                 .raft_snapshot_entries
                 .unwrap_or(arca_cluster::raft::DEFAULT_SNAPSHOT_ENTRIES)
@@ -379,6 +385,7 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
             local_ring: ring,
             replication_interval: settings.replication_interval,
             snapshot_entries: settings.snapshot_entries,
+            device_paths: settings.device_paths.clone(),
         },
     )
     .await
