@@ -1,5 +1,5 @@
 """Buckets: ListBuckets, CreateBucket (name rules, BucketAlreadyOwnedByYou,
-BucketAlreadyExists), HeadBucket, DeleteBucket (BucketNotEmpty),
+BucketAlreadyExists), HeadBucket, DeleteBucket (BucketNotEmpty; uploads in progress aborted),
 GetBucketLocation, GetBucketVersioning."""
 
 import os
@@ -121,14 +121,36 @@ def test_delete_non_empty_bucket(s3, bucket):
     assert bucket not in bucket_names(s3)
 
 
-def test_delete_bucket_with_an_upload_in_progress(s3, bucket):
+def test_delete_bucket_with_only_uploads_in_progress_aborts_them(s3, bucket):
+    # As S3 does: uploads in progress do not keep a bucket alive.
     up = s3.create_multipart_upload(Bucket=bucket, Key="pending")
+    s3.upload_part(Bucket=bucket, Key="pending", UploadId=up["UploadId"], PartNumber=1, Body=b"p" * 1000)
+    s3.create_multipart_upload(Bucket=bucket, Key="other")
+    s3.delete_bucket(Bucket=bucket)
+    assert bucket not in bucket_names(s3)
+    with pytest.raises(ClientError) as e:
+        s3.upload_part(Bucket=bucket, Key="pending", UploadId=up["UploadId"], PartNumber=2, Body=b"q")
+    assert error_of(e) == ("NoSuchBucket", 404)
+    # A new bucket of that name starts without them.
+    s3.create_bucket(Bucket=bucket)
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+    with pytest.raises(ClientError) as e:
+        s3.complete_multipart_upload(
+            Bucket=bucket, Key="pending", UploadId=up["UploadId"],
+            MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": '"x"'}]},
+        )
+    assert error_of(e) == ("NoSuchUpload", 404)
+
+
+def test_delete_bucket_with_objects_and_uploads_is_refused(s3, bucket):
+    up = s3.create_multipart_upload(Bucket=bucket, Key="pending")
+    s3.put_object(Bucket=bucket, Key="x", Body=b"1")
     with pytest.raises(ClientError) as e:
         s3.delete_bucket(Bucket=bucket)
     assert error_of(e) == ("BucketNotEmpty", 409)
-    s3.abort_multipart_upload(Bucket=bucket, Key="pending", UploadId=up["UploadId"])
-    s3.delete_bucket(Bucket=bucket)
-    assert bucket not in bucket_names(s3)
+    # Refused as a whole: the upload goes on.
+    s3.upload_part(Bucket=bucket, Key="pending", UploadId=up["UploadId"], PartNumber=1, Body=b"p")
+    assert [u["UploadId"] for u in s3.list_multipart_uploads(Bucket=bucket)["Uploads"]] == [up["UploadId"]]
 
 
 def test_delete_bucket_while_a_put_streams_into_it(server, s3, bucket):

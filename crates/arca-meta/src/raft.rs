@@ -121,7 +121,8 @@ pub enum IndexCommand {
         ts: Timestamp,
     },
     /// DeleteBucket's first step: refuses (`BucketNotEmpty`) unless the
-    /// range holds no live object and no live upload, then closes it.
+    /// range holds no live object, then aborts its uploads in progress and
+    /// closes it.
     Close {
         bucket: ObjectId,
     },
@@ -737,8 +738,21 @@ fn run_index(txn: &mut Txn<'_>, group: u64, part_power: u8, command: IndexComman
         IndexCommand::Close { bucket } => {
             let stats: BucketStats =
                 txn.get(Table::Counters, &keys::counter_key(bucket))?.unwrap_or_default();
-            if stats.objects > 0 || stats.uploads > 0 {
+            if stats.objects > 0 {
                 return Err(MetaError::BucketNotEmpty);
+            }
+            // Uploads in progress do not keep a bucket (S3 deletes it and
+            // aborts them). They are aborted here, in the range's log, so
+            // no part or completion can follow; their parts' blobs are left
+            // to garbage collection.
+            if stats.uploads > 0 {
+                let head = keys::bucket_prefix(partition(bucket), bucket);
+                for (key, value) in txn.scan_prefix(Table::Uploads, &head)? {
+                    let upload: UploadRow = codec::decode(&value)?;
+                    if !upload.deleted {
+                        multipart::abort_in(txn, key, bucket, &upload.key, upload.upload_id, upload.ts)?;
+                    }
+                }
             }
             update_state(txn, group, |s| s.closed = true)?;
             Ok(IndexOutcome::Closed)
