@@ -384,7 +384,7 @@ def test_bucket_creation_resumes_after_the_catalog_leader_dies(make_cluster, hap
         s3.create_bucket(Bucket=unique_name("after"))
         took = time.monotonic() - started
         print(f"bucket created {took:.1f}s after the catalog leader was killed")
-        assert took < 30
+        assert took < 30, took
         front.create_bucket(Bucket=unique_name("front-after"))
         time.sleep(3)
     finally:
@@ -394,10 +394,10 @@ def test_bucket_creation_resumes_after_the_catalog_leader_dies(make_cluster, hap
     assert failures == [], failures[:5]
     assert len(done) > 10
     status = cluster.status(via=others[1])
-    assert status["catalog"]["leader"] in {n.rpc for n in others}
+    assert status["catalog"]["leader"] in {n.rpc for n in others}, status
     # The dead node is reported down.
     states = {n["node"]: n["state"] for n in status["nodes"]}
-    assert states[leader.rpc] == "down"
+    assert states[leader.rpc] == "down", status
 
 
 def test_a_wiped_node_joins_again_and_is_made_whole(make_cluster):
