@@ -5,6 +5,7 @@ contract of `arca ring ...` and `arca cluster apply`)."""
 import json
 import os
 import shutil
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -196,6 +197,16 @@ class HAProxy:
         self.proc = subprocess.Popen(
             [haproxy_binary(), "-db", "-f", str(self.config_path)], stdout=self.log, stderr=subprocess.STDOUT
         )
+        # Serving once its port takes connections.
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                break
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"haproxy did not start: {(root / 'haproxy.log').read_text()}")
+                time.sleep(0.05)
 
     def stop(self):
         self.proc.kill()

@@ -12,7 +12,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, EndpointConnectionError
 
 from cluster import NODE_CONFIG, Cluster, HAProxy, arca, haproxy_binary, wait_for
 from conftest import client, error_of, unique_name
@@ -359,7 +359,13 @@ def test_bucket_creation_resumes_after_the_catalog_leader_dies(make_cluster, hap
     # used as clients use it: with their standard retries.
     proxy = haproxy(cluster.nodes)
     front = client(proxy, retries={"max_attempts": 3, "mode": "standard"}, read_timeout=60)
-    wait_for(lambda: front.list_buckets() is not None, 20, "HAProxy did not serve")
+    def serving():
+        try:
+            return front.list_buckets() is not None
+        except (ClientError, EndpointConnectionError) as e:
+            raise AssertionError(repr(e)) from e
+
+    wait_for(serving, 20, "HAProxy did not serve")
     bucket = unique_name("front")
     front.create_bucket(Bucket=bucket)
     stop, done, failures = threading.Event(), [], []
