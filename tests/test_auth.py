@@ -1,5 +1,6 @@
 """Authentication and addressing: SigV4 in headers, presigned URLs (expiry
-honoured), aws-chunked streaming payloads with and without trailers,
+honoured), Signature Version 2 (headers and presigned URLs; a setting turns
+it off), aws-chunked streaming payloads with and without trailers,
 UNSIGNED-PAYLOAD, path-style and virtual-hosted-style requests, anonymous
 requests refused, unimplemented operations answered NotImplemented."""
 
@@ -288,6 +289,63 @@ def test_boto3_flexible_checksums_over_http(s3, bucket):
     assert sent["x-amz-content-sha256"] == hashlib.sha256(b"flexible").hexdigest()
     assert sent["x-amz-checksum-crc32"] == checksums.crc32(b"flexible")
     assert "aws-chunked" not in sent.get("content-encoding", "")
+
+
+class TestSignatureV2:
+    """Signature Version 2 beside SigV4, on by default: header signatures
+    and query-string presigned URLs as boto3 makes them."""
+
+    def test_header_signed_requests(self, server, bucket):
+        v2 = client(server, signature_version="s3")
+        v2.put_object(Bucket=bucket, Key="v2 key/ü", Body=b"signed with v2", ContentType="text/plain",
+                      Metadata={"origin": "v2"})
+        got = v2.get_object(Bucket=bucket, Key="v2 key/ü")
+        assert got["Body"].read() == b"signed with v2"
+        assert got["Metadata"] == {"origin": "v2"}
+        assert keys_of(v2, bucket, Prefix="v2 ") == ["v2 key/ü"]
+        bad = client(server, signature_version="s3", secret_key="not-the-secret-at-all")
+        with pytest.raises(ClientError) as e:
+            bad.get_object(Bucket=bucket, Key="v2 key/ü")
+        assert error_of(e) == ("SignatureDoesNotMatch", 403)
+        with pytest.raises(ClientError) as e:
+            bad.put_object(Bucket=bucket, Key="forged", Body=b"x")
+        assert error_of(e) == ("SignatureDoesNotMatch", 403)
+        assert object_absent(v2, bucket, "forged")
+
+    def test_presigned_urls(self, server, bucket):
+        v2 = client(server, signature_version="s3")
+        v2.put_object(Bucket=bucket, Key="shared", Body=b"v2 presigned")
+        url = v2.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "shared"}, ExpiresIn=300)
+        assert "Signature=" in url and "X-Amz-Signature" not in url, url
+        assert (fetch(url).status, fetch(url).body) == (200, b"v2 presigned")
+        tampered = url.replace("shared", "other")
+        assert fetch(tampered).status == 403
+        put_url = v2.generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": "up"}, ExpiresIn=300)
+        assert fetch(put_url, "PUT", body=b"through a v2 URL").status == 200
+        assert v2.get_object(Bucket=bucket, Key="up")["Body"].read() == b"through a v2 URL"
+        soon = v2.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "shared"}, ExpiresIn=1)
+        time.sleep(2.5)
+        resp = fetch(soon)
+        assert (resp.status, resp.code) == (403, "AccessDenied"), resp
+
+    def test_a_setting_turns_it_off(self, tmp_path):
+        config = tmp_path / "arca.toml"
+        config.write_text("signature_v2 = false\n")
+        srv = ArcaServer(tmp_path / "data", args=["--config", str(config)]).start()
+        try:
+            v4 = client(srv)
+            name = unique_name("v2off")
+            v4.create_bucket(Bucket=name)
+            v4.put_object(Bucket=name, Key="k", Body=b"x")
+            v2 = client(srv, signature_version="s3")
+            with pytest.raises(ClientError) as e:
+                v2.get_object(Bucket=name, Key="k")
+            assert error_of(e) == ("AccessDenied", 403)
+            url = v2.generate_presigned_url("get_object", Params={"Bucket": name, "Key": "k"}, ExpiresIn=300)
+            resp = fetch(url)
+            assert (resp.status, resp.code) == (403, "AccessDenied"), resp
+        finally:
+            srv.kill()
 
 
 @pytest.fixture(scope="module")

@@ -75,6 +75,10 @@ pub struct GatewayConfig {
     /// A base domain for virtual-hosted-style requests
     /// (`bucket.<domain>`); path-style requests work with or without it.
     pub domain: Option<String>,
+    /// Accept Signature Version 2 (headers, presigned URLs and POST
+    /// policies) beside SigV4: older SDKs and tools, and boto3's default
+    /// presigned URLs in many setups, still sign so.
+    pub signature_v2: bool,
 }
 
 /// The S3 trait implementation.
@@ -99,6 +103,8 @@ impl ArcaS3 {
 #[derive(Clone)]
 pub struct Gateway {
     s3: S3Service,
+    /// The base domain of virtual-hosted-style requests, if any.
+    domain: Option<String>,
 }
 
 impl hyper::service::Service<http::Request<hyper::body::Incoming>> for Gateway {
@@ -106,7 +112,8 @@ impl hyper::service::Service<http::Request<hyper::body::Incoming>> for Gateway {
     type Error = s3s::HttpError;
     type Future = BoxFuture<'static, Result<Self::Response, Self::Error>>;
 
-    fn call(&self, req: http::Request<hyper::body::Incoming>) -> Self::Future {
+    fn call(&self, mut req: http::Request<hyper::body::Incoming>) -> Self::Future {
+        canonical_v2_bucket_path(&mut req, self.domain.as_deref());
         let headers = req.headers();
         let continue_expected = headers
             .get(http::header::EXPECT)
@@ -140,6 +147,7 @@ pub fn build(service: ObjectService, config: &GatewayConfig) -> Result<Gateway, 
     // S3 refuses a PUT without Content-Length (411). s3s would fill one in
     // for a request without a body, and an empty object would be stored.
     s3_config.normalize_content_length = false;
+    s3_config.enable_sig_v2 = config.signature_v2;
 
     let mut builder = S3ServiceBuilder::new(ArcaS3 { service: service.clone() });
     builder.set_config(Arc::new(StaticConfigProvider::new(Arc::new(s3_config))));
@@ -150,7 +158,45 @@ pub fn build(service: ObjectService, config: &GatewayConfig) -> Result<Gateway, 
         let host = SingleDomain::new(domain).map_err(|e| format!("invalid domain {domain:?}: {e}"))?;
         builder.set_host(host.with_cname_fallback(false));
     }
-    Ok(Gateway { s3: builder.build() })
+    Ok(Gateway { s3: builder.build(), domain: config.domain.clone() })
+}
+
+/// Signature Version 2 clients (botocore, s3cmd, the Java SDK) sign a
+/// bucket's own resource in S3's canonical form, `/bucket/`, whatever path
+/// they send it to; s3s signs the path as it arrived. So a SigV2 request
+/// for a bucket at `/bucket` is given the trailing slash before it is
+/// checked: the two paths name the same bucket. SigV4 requests sign the
+/// path exactly as sent and are left alone, and so are virtual-hosted-style
+/// requests, whose one-segment paths are object keys.
+fn canonical_v2_bucket_path<B>(req: &mut http::Request<B>, domain: Option<&str>) {
+    let signed_v2 =
+        req.headers().get(http::header::AUTHORIZATION).is_some_and(|v| v.as_bytes().starts_with(b"AWS "))
+            || req.uri().query().is_some_and(|q| q.split('&').any(|p| p.starts_with("AWSAccessKeyId=")));
+    if !signed_v2 {
+        return;
+    }
+    let virtual_host = domain.is_some_and(|domain| {
+        let host = req.headers().get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
+        let host = host.rsplit_once(':').map_or(host, |(name, _)| name);
+        host.len() > domain.len()
+            && host.ends_with(domain)
+            && host[..host.len() - domain.len()].ends_with('.')
+    });
+    let path = req.uri().path();
+    if virtual_host || path.len() < 2 || path[1..].contains('/') {
+        return;
+    }
+    let path_and_query = match req.uri().query() {
+        Some(query) => format!("{path}/?{query}"),
+        None => format!("{path}/"),
+    };
+    let mut parts = req.uri().clone().into_parts();
+    if let Ok(value) = path_and_query.parse() {
+        parts.path_and_query = Some(value);
+        if let Ok(uri) = http::Uri::from_parts(parts) {
+            *req.uri_mut() = uri;
+        }
+    }
 }
 
 #[async_trait::async_trait]
@@ -286,5 +332,41 @@ impl S3 for ArcaS3 {
         req: S3Request<ListMultipartUploadsInput>,
     ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
         multipart::list_multipart_uploads(self, req).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::canonical_v2_bucket_path;
+
+    fn path_after(uri: &str, headers: &[(&str, &str)], domain: Option<&str>) -> String {
+        let mut req = http::Request::builder().uri(uri);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        let mut req = req.body(()).unwrap();
+        canonical_v2_bucket_path(&mut req, domain);
+        req.uri().path_and_query().unwrap().to_string()
+    }
+
+    #[test]
+    fn only_sigv2_bucket_paths_get_the_slash() {
+        let v2 = [("authorization", "AWS AK:c2ln"), ("host", "127.0.0.1:9000")];
+        let v4 = [("authorization", "AWS4-HMAC-SHA256 Credential=AK/..."), ("host", "127.0.0.1:9000")];
+        assert_eq!(path_after("/b", &v2, None), "/b/");
+        assert_eq!(path_after("/b?list-type=2&prefix=a", &v2, None), "/b/?list-type=2&prefix=a");
+        assert_eq!(
+            path_after("/b?AWSAccessKeyId=AK&Expires=1&Signature=x", &[], None),
+            "/b/?AWSAccessKeyId=AK&Expires=1&Signature=x"
+        );
+        assert_eq!(path_after("/b/", &v2, None), "/b/");
+        assert_eq!(path_after("/b/key", &v2, None), "/b/key");
+        assert_eq!(path_after("/", &v2, None), "/");
+        assert_eq!(path_after("/b", &v4, None), "/b");
+        assert_eq!(path_after("/b?X-Amz-Signature=x", &[], None), "/b?X-Amz-Signature=x");
+        // Virtual-hosted style: a one-segment path is an object key.
+        let vh = [("authorization", "AWS AK:c2ln"), ("host", "b.s3.local:9000")];
+        assert_eq!(path_after("/key", &vh, Some("s3.local")), "/key");
+        assert_eq!(path_after("/b", &v2, Some("s3.local")), "/b/");
     }
 }

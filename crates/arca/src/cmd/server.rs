@@ -121,6 +121,8 @@ struct FileConfig {
     tombstone_reclaim_age_secs: Option<u64>,
     /// Events are kept in the log this long.
     event_retention_secs: Option<u64>,
+    /// Accept Signature Version 2 beside SigV4 (default true).
+    signature_v2: Option<bool>,
     /// `[devices]`: device name = directory, for devices that do not live
     /// in `DATA/devices/NAME` (a disk mounted elsewhere).
     devices: Option<BTreeMap<String, PathBuf>>,
@@ -136,6 +138,7 @@ struct Settings {
     snapshot_entries: u64,
     device_paths: BTreeMap<String, PathBuf>,
     domain: Option<String>,
+    signature_v2: bool,
     root: Option<(String, String)>,
     object: ObjectConfig,
     maintenance: MaintenanceConfig,
@@ -190,6 +193,7 @@ impl Settings {
         }
         Ok(Settings {
             device_paths: file.devices.unwrap_or_default(),
+            signature_v2: file.signature_v2.unwrap_or(true),
             snapshot_entries: file
                 .raft_snapshot_entries
                 .unwrap_or(arca_cluster::raft::DEFAULT_SNAPSHOT_ENTRIES)
@@ -404,7 +408,10 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
         cluster.shutdown().await;
         return Ok(());
     }
-    let s3 = arca_s3::build(service, &arca_s3::GatewayConfig { domain: settings.domain })?;
+    let s3 = arca_s3::build(
+        service,
+        &arca_s3::GatewayConfig { domain: settings.domain, signature_v2: settings.signature_v2 },
+    )?;
     let listener = TcpListener::bind(settings.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
