@@ -4,58 +4,10 @@
 mod common;
 
 use arca_meta::{
-    EventKind, Manifest, ManifestPart, MetaError, MetaStore, ObjectBody, ObjectMeta, PartRow, PutCondition,
-    UploadListQuery, UploadRow,
+    EventKind, MetaError, MetaStore, ObjectBody, PartRow, PutCondition, UploadListQuery, UploadRow,
 };
 use arca_types::ObjectId;
 use common::*;
-
-fn upload(bucket: ObjectId, key: &str, micros: u64) -> UploadRow {
-    // Time-ordered ids, as the server makes them: big-endian µs first.
-    let mut id = ObjectId::random();
-    id.0[..8].copy_from_slice(&micros.to_be_bytes());
-    UploadRow {
-        bucket,
-        key: key.into(),
-        upload_id: id,
-        initiated: ts(micros),
-        meta: ObjectMeta::default(),
-        ts: ts(micros),
-        deleted: false,
-    }
-}
-
-fn part(upload_id: ObjectId, number: u32, micros: u64) -> PartRow {
-    PartRow {
-        upload_id,
-        part_number: number,
-        body: ObjectId::random(),
-        size: 5 << 20,
-        stripe_size: 4 << 20,
-        etag: format!("\"p{number}\""),
-        checksums: Vec::new(),
-        ts: ts(micros),
-        deleted: false,
-    }
-}
-
-fn completed(bucket: ObjectId, key: &str, micros: u64, parts: &[&PartRow]) -> arca_meta::ObjectRow {
-    let mut row = object(bucket, key, micros, 0);
-    row.meta.size = parts.iter().map(|p| p.size).sum();
-    row.body = ObjectBody::Striped(Manifest {
-        parts: parts
-            .iter()
-            .map(|p| ManifestPart {
-                part_number: p.part_number,
-                body: p.body,
-                size: p.size,
-                stripe_size: p.stripe_size,
-                etag: p.etag.clone(),
-            })
-            .collect(),
-    });
-    row
-}
 
 fn put_part(store: &MetaStore, up: &UploadRow, p: &PartRow) -> Result<Option<PartRow>, MetaError> {
     store.put_part(up.bucket, &up.key, p.clone())

@@ -6,12 +6,9 @@ mod common;
 use arca_meta::raft::{
     ApplyItem, CatalogCommand, CatalogOutcome, GroupState, IndexCommand, IndexOutcome, RaftMeta,
 };
-use arca_meta::{
-    KeyRow, ListQuery, Manifest, ManifestPart, MetaConfig, MetaError, MetaStore, ObjectBody, PartRow,
-    PutCondition, UploadListQuery, UploadRow,
-};
+use arca_meta::{KeyRow, ListQuery, MetaConfig, MetaError, MetaStore, PutCondition, UploadListQuery};
 use arca_types::ObjectId;
-use common::{bucket_row, object, open_temp, ts};
+use common::{bucket_row, completed, object, open_temp, part, ts, upload};
 use futures::executor::block_on;
 
 const GROUP: u64 = 42;
@@ -27,32 +24,6 @@ fn apply(
         .into_iter()
         .map(Option::unwrap)
         .collect()
-}
-
-fn upload(bucket: ObjectId, key: &str, micros: u64) -> UploadRow {
-    UploadRow {
-        bucket,
-        key: key.into(),
-        upload_id: ObjectId::time_ordered(micros),
-        initiated: ts(micros),
-        meta: Default::default(),
-        ts: ts(micros),
-        deleted: false,
-    }
-}
-
-fn part(upload_id: ObjectId, number: u32, micros: u64) -> PartRow {
-    PartRow {
-        upload_id,
-        part_number: number,
-        body: ObjectId::random(),
-        size: 6 << 20,
-        stripe_size: 4 << 20,
-        etag: format!("\"part-{number}\""),
-        checksums: Vec::new(),
-        ts: ts(micros),
-        deleted: false,
-    }
 }
 
 #[test]
@@ -307,18 +278,7 @@ fn a_completion_retried_after_it_took_effect_succeeds_again() {
     store.create_group(GROUP, Some(bucket)).unwrap();
     let open = upload(bucket, "mp", 10);
     let p1 = part(open.upload_id, 1, 11);
-    let row = arca_meta::ObjectRow {
-        body: ObjectBody::Striped(Manifest {
-            parts: vec![ManifestPart {
-                part_number: 1,
-                body: p1.body,
-                size: p1.size,
-                stripe_size: p1.stripe_size,
-                etag: p1.etag.clone(),
-            }],
-        }),
-        ..object(bucket, "mp", 12, p1.size)
-    };
+    let row = completed(bucket, "mp", 12, &[&p1]);
     let complete = IndexCommand::CompleteUpload { bucket, key: "mp".into(), upload_id: open.upload_id, row };
     let results = apply(
         &store,

@@ -1,7 +1,10 @@
 //! Builders shared by the integration tests.
 #![allow(dead_code)]
 
-use arca_meta::{BucketRow, MetaConfig, MetaStore, ObjectBody, ObjectMeta, ObjectRow};
+use arca_meta::{
+    BucketRow, Manifest, ManifestPart, MetaConfig, MetaStore, ObjectBody, ObjectMeta, ObjectRow, PartRow,
+    UploadRow,
+};
 use arca_types::{ObjectId, Timestamp};
 
 /// A store in a fresh temporary directory. `sync` off: these tests check
@@ -52,4 +55,51 @@ pub fn object(bucket: ObjectId, key: &str, micros: u64, size: u64) -> ObjectRow 
         },
         body: ObjectBody::Inline(vec![7; size.min(64) as usize]),
     }
+}
+
+/// A live upload with a time-ordered id, as the server makes them.
+pub fn upload(bucket: ObjectId, key: &str, micros: u64) -> UploadRow {
+    UploadRow {
+        bucket,
+        key: key.into(),
+        upload_id: ObjectId::time_ordered(micros),
+        initiated: ts(micros),
+        meta: ObjectMeta::default(),
+        ts: ts(micros),
+        deleted: false,
+    }
+}
+
+/// A live 5 MiB part.
+pub fn part(upload_id: ObjectId, number: u32, micros: u64) -> PartRow {
+    PartRow {
+        upload_id,
+        part_number: number,
+        body: ObjectId::random(),
+        size: 5 << 20,
+        stripe_size: 4 << 20,
+        etag: format!("\"p{number}\""),
+        checksums: Vec::new(),
+        ts: ts(micros),
+        deleted: false,
+    }
+}
+
+/// The object row a completion of `parts` writes.
+pub fn completed(bucket: ObjectId, key: &str, micros: u64, parts: &[&PartRow]) -> ObjectRow {
+    let mut row = object(bucket, key, micros, 0);
+    row.meta.size = parts.iter().map(|p| p.size).sum();
+    row.body = ObjectBody::Striped(Manifest {
+        parts: parts
+            .iter()
+            .map(|p| ManifestPart {
+                part_number: p.part_number,
+                body: p.body,
+                size: p.size,
+                stripe_size: p.stripe_size,
+                etag: p.etag.clone(),
+            })
+            .collect(),
+    });
+    row
 }
