@@ -1,4 +1,5 @@
-//! Proposals to a group this node leads, sent to openraft in batches.
+//! Proposals to a group this node leads, sent to openraft in batches, and
+//! read indexes asked of a group's leader, one request for many reads.
 //!
 //! Each proposal becomes a log entry; what costs is the round each entry
 //! goes through — an append, its fsync, the apply, the answer — and openraft
@@ -8,6 +9,9 @@
 //! meanwhile waits and goes with the next one, in one `client_write_many`.
 //! A lone proposal goes at once (no waiting for company); under load a
 //! batch holds everything that arrived during the previous round.
+//!
+//! The read indexes of follower reads go in rounds the same way
+//! ([`ReadIndexes`]); [`Rounds`] is the queue both use.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -28,19 +32,77 @@ pub(crate) enum Outcome {
     Unavailable(String),
 }
 
-type Waiter = (Command, oneshot::Sender<Outcome>);
+/// Per group, items that go in rounds: one round in flight at a time, and
+/// every item that arrives meanwhile waits for the next, which takes all of
+/// them (up to a bound). An item of an idle group starts a round at once.
+pub(crate) struct Rounds<T, R> {
+    queues: Arc<Mutex<HashMap<u64, Queue<T, R>>>>,
+}
 
-#[derive(Default)]
-struct Queue {
-    waiting: Vec<Waiter>,
-    /// A batch of this group is in flight.
+struct Queue<T, R> {
+    waiting: Vec<(T, oneshot::Sender<R>)>,
+    /// A round of this group is in flight.
     running: bool,
+}
+
+impl<T, R> Default for Rounds<T, R> {
+    fn default() -> Self {
+        Rounds { queues: Arc::default() }
+    }
+}
+
+impl<T, R> Clone for Rounds<T, R> {
+    fn clone(&self) -> Self {
+        Rounds { queues: self.queues.clone() }
+    }
+}
+
+impl<T: Send + 'static, R: Send + 'static> Rounds<T, R> {
+    /// Queues `item` for `group` and waits for its result (`None` if its
+    /// round was dropped). If the group is idle, a task starts that runs
+    /// rounds until its queue is empty: `round` gets at most `max` items
+    /// and returns one result per item, in order.
+    pub async fn submit<F, Fut>(&self, group: u64, item: T, max: usize, mut round: F) -> Option<R>
+    where
+        F: FnMut(Vec<T>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Vec<R>> + Send,
+    {
+        let (tx, rx) = oneshot::channel();
+        let start = {
+            let mut queues = self.queues.lock();
+            let queue = queues.entry(group).or_insert_with(|| Queue { waiting: Vec::new(), running: false });
+            queue.waiting.push((item, tx));
+            !std::mem::replace(&mut queue.running, true)
+        };
+        if start {
+            let queues = self.queues.clone();
+            tokio::spawn(async move {
+                loop {
+                    let batch: Vec<(T, oneshot::Sender<R>)> = {
+                        let mut queues = queues.lock();
+                        let Some(queue) = queues.get_mut(&group) else { return };
+                        if queue.waiting.is_empty() {
+                            queues.remove(&group);
+                            return;
+                        }
+                        let take = queue.waiting.len().min(max);
+                        queue.waiting.drain(..take).collect()
+                    };
+                    let (items, senders): (Vec<T>, Vec<oneshot::Sender<R>>) = batch.into_iter().unzip();
+                    for (sender, result) in senders.into_iter().zip(round(items).await) {
+                        let _ = sender.send(result);
+                    }
+                }
+            });
+        }
+        rx.await.ok()
+    }
 }
 
 /// The batches of every group of this node.
 #[derive(Default, Clone)]
 pub(crate) struct Batcher {
-    queues: Arc<Mutex<HashMap<u64, Queue>>>,
+    rounds: Rounds<Command, Outcome>,
 }
 
 /// The most proposals in one batch (bounds one append and one apply).
@@ -54,41 +116,15 @@ impl Batcher {
         command: Command,
         patience: std::time::Duration,
     ) -> Outcome {
-        let (tx, rx) = oneshot::channel();
         let group = handle.desc.group;
-        let start = {
-            let mut queues = self.queues.lock();
-            let queue = queues.entry(group).or_default();
-            queue.waiting.push((command, tx));
-            !std::mem::replace(&mut queue.running, true)
+        let round = move |commands| {
+            let handle = handle.clone();
+            async move { write_many(&handle, commands, patience).await }
         };
-        if start {
-            tokio::spawn(self.clone().run(handle, patience));
-        }
-        rx.await.unwrap_or_else(|_| Outcome::Unavailable(format!("group {group}: the proposal was dropped")))
-    }
-
-    /// Sends batches for one group until its queue is empty.
-    async fn run(self, handle: GroupHandle, patience: std::time::Duration) {
-        let group = handle.desc.group;
-        loop {
-            let batch: Vec<Waiter> = {
-                let mut queues = self.queues.lock();
-                let Some(queue) = queues.get_mut(&group) else { return };
-                if queue.waiting.is_empty() {
-                    queues.remove(&group);
-                    return;
-                }
-                let take = queue.waiting.len().min(MAX_BATCH);
-                queue.waiting.drain(..take).collect()
-            };
-            let (commands, senders): (Vec<Command>, Vec<oneshot::Sender<Outcome>>) =
-                batch.into_iter().unzip();
-            let outcomes = write_many(&handle, commands, patience).await;
-            for (sender, outcome) in senders.into_iter().zip(outcomes) {
-                let _ = sender.send(outcome);
-            }
-        }
+        self.rounds
+            .submit(group, command, MAX_BATCH, round)
+            .await
+            .unwrap_or_else(|| Outcome::Unavailable(format!("group {group}: the proposal was dropped")))
     }
 }
 
@@ -154,13 +190,7 @@ async fn write_many(
 /// read that arrived during the previous.
 #[derive(Default, Clone)]
 pub(crate) struct ReadIndexes {
-    queues: Arc<Mutex<HashMap<u64, ReadQueue>>>,
-}
-
-#[derive(Default)]
-struct ReadQueue {
-    waiting: Vec<oneshot::Sender<Result<u64, String>>>,
-    running: bool,
+    rounds: Rounds<(), Result<u64, String>>,
 }
 
 impl ReadIndexes {
@@ -171,33 +201,13 @@ impl ReadIndexes {
         F: Fn() -> Fut + Send + 'static,
         Fut: std::future::Future<Output = Result<u64, String>> + Send,
     {
-        let (tx, rx) = oneshot::channel();
-        let start = {
-            let mut queues = self.queues.lock();
-            let queue = queues.entry(group).or_default();
-            queue.waiting.push(tx);
-            !std::mem::replace(&mut queue.running, true)
+        let round = move |reads: Vec<()>| {
+            let index = fetch();
+            async move { vec![index.await; reads.len()] }
         };
-        if start {
-            let queues = self.queues.clone();
-            tokio::spawn(async move {
-                loop {
-                    let batch = {
-                        let mut queues = queues.lock();
-                        let Some(queue) = queues.get_mut(&group) else { return };
-                        if queue.waiting.is_empty() {
-                            queues.remove(&group);
-                            return;
-                        }
-                        std::mem::take(&mut queue.waiting)
-                    };
-                    let index = fetch().await;
-                    for waiter in batch {
-                        let _ = waiter.send(index.clone());
-                    }
-                }
-            });
-        }
-        rx.await.unwrap_or_else(|_| Err(format!("group {group}: the read index was dropped")))
+        self.rounds
+            .submit(group, (), usize::MAX, round)
+            .await
+            .unwrap_or_else(|| Err(format!("group {group}: the read index was dropped")))
     }
 }
