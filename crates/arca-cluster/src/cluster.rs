@@ -391,20 +391,16 @@ impl Cluster {
     // ---- routing -----------------------------------------------------------
 
     fn hint(&self, group: u64) -> Option<String> {
-        if let Some(handle) = self.groups.get(group) {
-            use openraft::async_runtime::WatchReceiver;
-            let metrics = handle.raft.metrics();
-            let metrics = metrics.borrow_watched();
-            if let Some(leader) = metrics.current_leader {
+        let local = self.groups.get(group).and_then(|handle| {
+            crate::raft::with_metrics(&handle.raft, |metrics| {
+                let leader = metrics.current_leader?;
                 if leader == self.me {
                     return Some(self.addr.clone());
                 }
-                if let Some(node) = metrics.membership_config.membership().get_node(&leader) {
-                    return Some(node.addr.clone());
-                }
-            }
-        }
-        self.leaders.read().get(&group).cloned()
+                metrics.membership_config.membership().get_node(&leader).map(|node| node.addr.clone())
+            })
+        });
+        local.or_else(|| self.leaders.read().get(&group).cloned())
     }
 
     fn set_hint(&self, group: u64, leader: Option<String>) {
@@ -580,19 +576,20 @@ impl Cluster {
     /// (known only where the group runs).
     fn quorum_lost(&self, group: u64) -> bool {
         let Some(handle) = self.groups.get(group) else { return false };
-        let metrics = crate::raft::metrics(&handle.raft);
-        let membership = metrics.membership_config.membership();
-        let voters: Vec<NodeId> = membership.voter_ids().collect();
-        let up = voters
-            .iter()
-            .filter(|id| {
-                **id == self.me
-                    || membership
-                        .get_node(id)
-                        .is_some_and(|n| self.rpc.as_ref().is_some_and(|rpc| rpc.is_up(&n.addr)))
-            })
-            .count();
-        up < voters.len() / 2 + 1
+        crate::raft::with_metrics(&handle.raft, |metrics| {
+            let membership = metrics.membership_config.membership();
+            let voters: Vec<NodeId> = membership.voter_ids().collect();
+            let up = voters
+                .iter()
+                .filter(|id| {
+                    **id == self.me
+                        || membership
+                            .get_node(id)
+                            .is_some_and(|n| self.rpc.as_ref().is_some_and(|rpc| rpc.is_up(&n.addr)))
+                })
+                .count();
+            up < voters.len() / 2 + 1
+        })
     }
 
     /// Reads a range linearizably: from this node's replica once the
@@ -667,25 +664,12 @@ impl Cluster {
                 let cluster = cluster.clone();
                 async move {
                     let Some(cluster) = cluster.upgrade() else { return Err("shutting down".to_string()) };
-                    match cluster.query(group, Query::ReadIndex, FOLLOWER_CATCH_UP).await {
-                        Ok(Answer::ReadIndex(index)) => Ok(index),
-                        Ok(_) => Err("unexpected answer to a read index".to_string()),
-                        Err(err) => Err(err.to_string()),
-                    }
+                    cluster.leader_read_index(group, FOLLOWER_CATCH_UP).await.map_err(|e| e.to_string())
                 }
             })
             .await;
         let caught_up = match index {
-            Ok(index) => {
-                let applied = crate::raft::applied_index(&handle.raft);
-                applied >= Some(index)
-                    || handle
-                        .raft
-                        .wait(Some(FOLLOWER_CATCH_UP))
-                        .applied_index_at_least(Some(index), "follower read")
-                        .await
-                        .is_ok()
-            }
+            Ok(index) => applied_up_to(&handle, index, FOLLOWER_CATCH_UP).await.is_ok(),
             Err(_) => false,
         };
         let answer = match caught_up {
@@ -715,17 +699,19 @@ impl Cluster {
     /// leader has committed: afterwards the view shows every catalog change
     /// acknowledged before the call.
     pub async fn sync_catalog(&self) -> ClusterResult<()> {
-        let Answer::ReadIndex(index) = self.query(0, Query::ReadIndex, REQUEST_PATIENCE).await? else {
-            return Err(ClusterError::Internal("unexpected answer to a read index".into()));
-        };
+        let index = self.leader_read_index(0, REQUEST_PATIENCE).await?;
         let Some(handle) = self.groups.get(0) else { return Ok(()) };
-        handle
-            .raft
-            .wait(Some(REQUEST_PATIENCE))
-            .applied_index_at_least(Some(index), "catalog catch-up")
+        applied_up_to(&handle, index, REQUEST_PATIENCE)
             .await
-            .map_err(|e| ClusterError::Unavailable(format!("the catalog is not catching up: {e}")))?;
-        Ok(())
+            .map_err(|e| ClusterError::Unavailable(format!("the catalog is not catching up: {e}")))
+    }
+
+    /// A read index of `group`, confirmed by its leader (`Query::ReadIndex`).
+    async fn leader_read_index(&self, group: u64, patience: Duration) -> ClusterResult<u64> {
+        match self.query(group, Query::ReadIndex, patience).await? {
+            Answer::ReadIndex(index) => Ok(index),
+            Answer::Index(_) => Err(ClusterError::Internal("unexpected answer to a read index".into())),
+        }
     }
 
     /// The live bucket `name`: from the local view, or, if the view does
@@ -1043,6 +1029,22 @@ async fn linearize(handle: &GroupHandle, apply: bool) -> Result<u64, Routed<Answ
     }
 }
 
+/// Waits, at most `patience`, until this node's replica of a group has
+/// applied up to `index`.
+async fn applied_up_to(handle: &GroupHandle, index: u64, patience: Duration) -> Result<(), String> {
+    let applied = crate::raft::with_metrics(&handle.raft, |m| m.last_applied.as_ref().map(|id| id.index));
+    if applied >= Some(index) {
+        return Ok(());
+    }
+    handle
+        .raft
+        .wait(Some(patience))
+        .applied_index_at_least(Some(index), "read index")
+        .await
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
 /// Whether this node is the group's only voter, leads it, and has applied
 /// an entry of its own term (a cluster of one, the single node's case).
 /// Then every acknowledged write has been applied here — a write is
@@ -1051,14 +1053,13 @@ async fn linearize(handle: &GroupHandle, apply: bool) -> Result<u64, Routed<Answ
 /// lead without a membership change this node would have logged and its
 /// metrics would show. So its reads need no round through the Raft core.
 fn sole_leader(handle: &GroupHandle) -> bool {
-    use openraft::async_runtime::WatchReceiver;
-    let metrics = handle.raft.metrics();
-    let m = metrics.borrow_watched();
-    m.current_leader == Some(m.id)
-        && m.last_applied
-            .as_ref()
-            .is_some_and(|a| a.leader_id.term == m.current_term && a.leader_id.node_id == m.id)
-        && m.membership_config.membership().voter_ids().eq([m.id])
+    crate::raft::with_metrics(&handle.raft, |m| {
+        m.current_leader == Some(m.id)
+            && m.last_applied
+                .as_ref()
+                .is_some_and(|a| a.leader_id.term == m.current_term && a.leader_id.node_id == m.id)
+            && m.membership_config.membership().voter_ids().eq([m.id])
+    })
 }
 
 async fn query_here(groups: &Groups, meta: &Arc<MetaStore>, group: u64, query: Query) -> Routed<Answer> {

@@ -110,15 +110,14 @@ pub type C = TypeConfig;
 
 /// A copy of a group's current metrics (leader, membership, progress).
 pub fn metrics(raft: &Raft) -> openraft::RaftMetrics<C> {
-    use openraft::async_runtime::WatchReceiver;
-    raft.metrics().borrow_watched().clone()
+    with_metrics(raft, Clone::clone)
 }
 
-/// The index of the last entry a group applied here, read without copying
-/// the metrics.
-pub fn applied_index(raft: &Raft) -> Option<u64> {
+/// Reads a group's current metrics in place, without copying them (what
+/// request paths do).
+pub fn with_metrics<T>(raft: &Raft, read: impl FnOnce(&openraft::RaftMetrics<C>) -> T) -> T {
     use openraft::async_runtime::WatchReceiver;
-    raft.metrics().borrow_watched().last_applied.as_ref().map(|id| id.index)
+    read(&raft.metrics().borrow_watched())
 }
 
 pub type Raft = openraft::Raft<TypeConfig, StateMachine>;

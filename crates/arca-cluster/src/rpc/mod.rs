@@ -16,7 +16,7 @@
 //! - `DELETE blob/{device}/{blob}`                  delete a blob
 //! - `GET    partition/{device}/{partition}`        the partition's (id, len, crc) list
 //! - `GET    digest/{device}/{partition}`           the partition's digest
-//! - `POST   raft/{group}/{append|vote|prevote}`    Raft messages of one group
+//! - `POST   raft/{group}/{append|vote|prevote}?to=N` Raft messages of one group, for node N
 //! - `POST   raft/{group}/snapshot`                 a streamed snapshot
 //! - `POST   raft/{group}/open`                     start (and initialise) a group here
 //! - `POST   propose/{group}`                       a change, for the group's leader
