@@ -503,7 +503,6 @@ def test_reader_keeps_its_object_while_it_is_replaced(s3, bucket):
         (dict(ServerSideEncryption="AES256"), ("NotImplemented", 501)),
         (dict(ServerSideEncryption="aws:kms", SSEKMSKeyId="key"), ("NotImplemented", 501)),
         (dict(SSECustomerAlgorithm="AES256", SSECustomerKey="k" * 32), ("NotImplemented", 501)),
-        (dict(Tagging="team=storage"), ("NotImplemented", 501)),
         (
             dict(ObjectLockMode="GOVERNANCE", ObjectLockRetainUntilDate=datetime.datetime(2035, 1, 1)),
             ("InvalidRequest", 400),
@@ -513,8 +512,8 @@ def test_reader_keeps_its_object_while_it_is_replaced(s3, bucket):
     ],
 )
 def test_unsupported_write_options_are_refused(s3, bucket, options, expected):
-    """Asking for encryption at rest, a lock, public access or tags must
-    not silently store an object without them."""
+    """Asking for encryption at rest, a lock or public access must not
+    silently store an object without them."""
     s3.put_object(Bucket=bucket, Key="src", Body=b"source")
     calls = [
         lambda: s3.put_object(Bucket=bucket, Key="k", Body=b"x", **options),
@@ -538,23 +537,29 @@ def test_owner_only_options_are_accepted(s3, bucket):
 
 
 def test_version_ids(s3, bucket):
-    """Every object has one version, "null"; other version ids name nothing
-    and never touch the object."""
+    """In a bucket never versioned every object has one version, "null";
+    version ids Arca never made are refused, well-formed ones name nothing,
+    and neither touches the object."""
     s3.put_object(Bucket=bucket, Key="k", Body=b"data")
-    assert s3.get_object(Bucket=bucket, Key="k", VersionId="null")["Body"].read() == b"data"
+    got = s3.get_object(Bucket=bucket, Key="k", VersionId="null")
+    assert got["Body"].read() == b"data" and "VersionId" not in got
     with pytest.raises(ClientError) as e:
         s3.get_object(Bucket=bucket, Key="k", VersionId="3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY")
-    assert error_of(e) == ("NoSuchVersion", 404)
+    assert error_of(e) == ("InvalidArgument", 400)
     with pytest.raises(ClientError) as e:
         s3.head_object(Bucket=bucket, Key="k", VersionId="other")
-    assert error_of(e) == ("404", 404)
+    assert error_of(e) == ("400", 400)
+    absent = "f" * 24 + "00000000"
     with pytest.raises(ClientError) as e:
-        s3.copy_object(Bucket=bucket, Key="c", CopySource={"Bucket": bucket, "Key": "k", "VersionId": "other"})
+        s3.get_object(Bucket=bucket, Key="k", VersionId=absent)
+    assert error_of(e) == ("NoSuchVersion", 404)
+    with pytest.raises(ClientError) as e:
+        s3.copy_object(Bucket=bucket, Key="c", CopySource={"Bucket": bucket, "Key": "k", "VersionId": absent})
     assert error_of(e) == ("NoSuchVersion", 404)
 
-    s3.delete_object(Bucket=bucket, Key="k", VersionId="other")
-    resp = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "k", "VersionId": "other"}]})
-    assert resp["Deleted"] == [{"Key": "k", "VersionId": "other"}]
+    s3.delete_object(Bucket=bucket, Key="k", VersionId=absent)
+    resp = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "k", "VersionId": absent}]})
+    assert resp["Deleted"] == [{"Key": "k", "VersionId": absent}]
     assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"data"
 
     s3.delete_object(Bucket=bucket, Key="k", VersionId="null")

@@ -22,7 +22,7 @@ use arca_blob::BlobStoreConfig;
 use arca_meta::raft::{CatalogCommand, CatalogOutcome, IndexCommand, IndexOutcome};
 use arca_meta::{
     BucketRow, BucketStats, ListPage, ListQuery, MetaError, MetaStore, ObjectRow, PartRow, UploadListPage,
-    UploadListQuery, UploadRow,
+    UploadListQuery, UploadRow, VersionListPage, VersionListQuery,
 };
 use arca_ring::Ring;
 use arca_types::ObjectId;
@@ -109,14 +109,50 @@ pub struct ClusterConfig {
 /// A read of an index range, served by its leader.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum IndexQuery {
-    GetObject { bucket: ObjectId, key: String },
-    ListObjects { bucket: ObjectId, query: ListQuery },
-    ListUploads { bucket: ObjectId, query: UploadListQuery },
-    GetUpload { bucket: ObjectId, key: String, upload_id: ObjectId },
-    ListParts { upload_id: ObjectId, after: u32, max: u32 },
-    Stats { bucket: ObjectId },
-    ReferencedBodies { bucket: ObjectId },
+    GetObject {
+        bucket: ObjectId,
+        key: String,
+    },
+    ListObjects {
+        bucket: ObjectId,
+        query: ListQuery,
+    },
+    ListUploads {
+        bucket: ObjectId,
+        query: UploadListQuery,
+    },
+    GetUpload {
+        bucket: ObjectId,
+        key: String,
+        upload_id: ObjectId,
+    },
+    ListParts {
+        upload_id: ObjectId,
+        after: u32,
+        max: u32,
+    },
+    Stats {
+        bucket: ObjectId,
+    },
+    ReferencedBodies {
+        bucket: ObjectId,
+    },
     Ping,
+    /// One version (`None`: the null one), delete markers included.
+    GetVersion {
+        bucket: ObjectId,
+        key: String,
+        version: Option<ObjectId>,
+    },
+    /// The current version in a bucket that may hold several.
+    GetCurrent {
+        bucket: ObjectId,
+        key: String,
+    },
+    ListVersions {
+        bucket: ObjectId,
+        query: VersionListQuery,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -129,6 +165,7 @@ pub enum IndexAnswer {
     Stats(BucketStats),
     Bodies(Vec<ObjectId>),
     Pong,
+    Versions(VersionListPage),
 }
 
 /// What `read/{group}` asks.
@@ -1086,6 +1123,10 @@ async fn query_here(groups: &Groups, meta: &Arc<MetaStore>, group: u64, query: Q
         // A point read is a memtable or cache hit: cheaper here than a
         // hand-off to a blocking thread.
         IndexQuery::GetObject { bucket, key } => meta.get_object(bucket, &key).map(IndexAnswer::Object),
+        IndexQuery::GetVersion { bucket, key, version } => {
+            meta.get_version(bucket, &key, version).map(IndexAnswer::Object)
+        }
+        IndexQuery::GetCurrent { bucket, key } => meta.get_current(bucket, &key).map(IndexAnswer::Object),
         IndexQuery::GetUpload { bucket, key, upload_id } => {
             meta.get_upload(bucket, &key, upload_id).map(IndexAnswer::Upload)
         }
@@ -1103,6 +1144,13 @@ fn run_scan(meta: &MetaStore, query: IndexQuery) -> Result<IndexAnswer, MetaErro
     Ok(match query {
         IndexQuery::ListObjects { bucket, query } => IndexAnswer::Objects(meta.list_objects(bucket, &query)?),
         IndexQuery::ListUploads { bucket, query } => IndexAnswer::Uploads(meta.list_uploads(bucket, &query)?),
+        IndexQuery::ListVersions { bucket, query } => {
+            IndexAnswer::Versions(meta.list_versions(bucket, &query)?)
+        }
+        IndexQuery::GetVersion { bucket, key, version } => {
+            IndexAnswer::Object(meta.get_version(bucket, &key, version)?)
+        }
+        IndexQuery::GetCurrent { bucket, key } => IndexAnswer::Object(meta.get_current(bucket, &key)?),
         IndexQuery::ListParts { upload_id, after, max } => {
             let (parts, truncated) = meta.list_parts(upload_id, after, max as usize)?;
             IndexAnswer::Parts(parts, truncated)

@@ -18,6 +18,8 @@ pub enum WireError {
     Corrupt(String),
     Store(String),
     Closed,
+    // New variants go last: postcard encodes a variant as its index.
+    Locked(String),
 }
 
 impl From<MetaError> for WireError {
@@ -34,6 +36,7 @@ impl From<MetaError> for WireError {
             MetaError::Corrupt(why) => WireError::Corrupt(why),
             MetaError::Store(err) => WireError::Store(err.to_string()),
             MetaError::Closed => WireError::Closed,
+            MetaError::Locked(why) => WireError::Locked(why),
         }
     }
 }
@@ -52,6 +55,7 @@ impl From<WireError> for MetaError {
             WireError::Corrupt(why) => MetaError::Corrupt(why),
             WireError::Store(why) => MetaError::Corrupt(format!("a replica's store failed: {why}")),
             WireError::Closed => MetaError::Closed,
+            WireError::Locked(why) => MetaError::Locked(why),
         }
     }
 }

@@ -13,7 +13,7 @@
 //! - events: `seq u64 BE`. counters: `bucket id (16)`.
 //! - buckets and access keys: the name's bytes.
 
-use arca_types::{ObjectId, partition_of, placement_hash};
+use arca_types::{ObjectId, Timestamp, partition_of, placement_hash};
 
 use crate::MetaError;
 
@@ -80,9 +80,41 @@ pub fn row_key(prefix: &[u8], key: &str, suffix: &[u8; 16]) -> Vec<u8> {
     out
 }
 
-/// The object row key of `key`'s null version in `bucket`.
-pub fn object_key(partition: u32, bucket: ObjectId, key: &str) -> Vec<u8> {
-    row_key(&bucket_prefix(partition, bucket), key, &NULL_VERSION)
+/// The object row key of one version of `key` (`None`: the null version).
+pub fn version_key(partition: u32, bucket: ObjectId, key: &str, version: Option<ObjectId>) -> Vec<u8> {
+    row_key(&bucket_prefix(partition, bucket), key, &version.map_or(NULL_VERSION, |v| v.0))
+}
+
+/// `[from, to)` holding exactly the rows of `key`'s versions other than
+/// the null one, newest first (their suffixes are [`version_of`] their
+/// timestamps).
+pub fn versions_range(prefix: &[u8], key: &str) -> (Vec<u8>, Vec<u8>) {
+    let mut first = NULL_VERSION;
+    first[SUFFIX_LEN - 1] = 1;
+    (row_key(prefix, key, &first), past_key(prefix, key))
+}
+
+/// The version id of the version written at `ts`: the timestamp's bytes
+/// inverted (`!micros` BE, `!node` BE, 4 zero bytes), so that byte order is
+/// newest first and a listing of versions is one forward scan. Timestamps
+/// are unique per write, so version ids are too; no timestamp maps to the
+/// null version's all-zero suffix.
+pub fn version_of(ts: Timestamp) -> ObjectId {
+    let mut out = [0u8; 16];
+    out[..8].copy_from_slice(&(!ts.micros).to_be_bytes());
+    out[8..12].copy_from_slice(&(!ts.node).to_be_bytes());
+    ObjectId(out)
+}
+
+/// The timestamp a version id was made from, if it is one.
+pub fn timestamp_of_version(version: ObjectId) -> Option<Timestamp> {
+    let b = version.0;
+    if b[12..] != [0; 4] || b == NULL_VERSION {
+        return None;
+    }
+    let micros = !u64::from_be_bytes(b[..8].try_into().ok()?);
+    let node = !u32::from_be_bytes(b[8..12].try_into().ok()?);
+    Some(Timestamp::new(micros, node))
 }
 
 /// The upload row key of `upload_id` of `key` in `bucket`.
@@ -190,8 +222,8 @@ mod tests {
         #[test]
         fn object_key_order_is_utf8_binary_order(a in key_text(), b in key_text(), p in any::<u32>(), id in any::<[u8; 16]>()) {
             let bucket = ObjectId(id);
-            let ka = object_key(p, bucket, &a);
-            let kb = object_key(p, bucket, &b);
+            let ka = version_key(p, bucket, &a, None);
+            let kb = version_key(p, bucket, &b, None);
             prop_assert_eq!(a.as_bytes().cmp(b.as_bytes()), ka.cmp(&kb));
             let prefix = bucket_prefix(p, bucket);
             let (text, version) = split_row_key(&prefix, &ka).unwrap();
@@ -241,6 +273,24 @@ mod tests {
         }
     }
 
+    proptest! {
+        #[test]
+        fn version_ids_sort_newest_first_after_the_null_version(
+            a in any::<(u64, u32)>(), b in any::<(u64, u32)>(), key in key_text()
+        ) {
+            let (ta, tb) = (Timestamp::new(a.0, a.1), Timestamp::new(b.0, b.1));
+            let (va, vb) = (version_of(ta), version_of(tb));
+            prop_assert_eq!(tb.cmp(&ta), va.0.cmp(&vb.0));
+            prop_assert_eq!(timestamp_of_version(va), Some(ta));
+            let bucket = ObjectId([5; 16]);
+            let prefix = bucket_prefix(1, bucket);
+            let (from, to) = versions_range(&prefix, &key);
+            let null = version_key(1, bucket, &key, None);
+            let ka = version_key(1, bucket, &key, Some(va));
+            prop_assert!(null < from && from <= ka && ka < to);
+        }
+    }
+
     #[test]
     fn malformed_keys_are_corrupt_not_panics() {
         let prefix = bucket_prefix(0, ObjectId([0; 16]));
@@ -276,7 +326,7 @@ mod tests {
         want.extend_from_slice(b"a/b");
         want.push(0);
         want.extend_from_slice(&[0; 16]);
-        assert_eq!(object_key(568, bucket, "a/b"), want);
+        assert_eq!(version_key(568, bucket, "a/b", None), want);
     }
 
     #[test]

@@ -36,10 +36,11 @@ use std::sync::Arc;
 
 use arca_types::{NodeId, ObjectId, Timestamp};
 
-pub use keys::{MAX_NAME_LEN, MAX_OBJECT_KEY_LEN};
+pub use keys::{MAX_NAME_LEN, MAX_OBJECT_KEY_LEN, timestamp_of_version, version_of};
 pub use rows::{
-    BucketRow, BucketStats, EventKind, EventRow, KeyRow, Manifest, ManifestPart, ObjectBody, ObjectMeta,
-    ObjectRow, PartRow, Row, UploadRow,
+    BucketRow, BucketStats, DefaultRetention, EventKind, EventRow, KeyRow, LockMode, Manifest, ManifestPart,
+    ObjectBody, ObjectLock, ObjectMeta, ObjectRow, PartRow, Retention, RetentionPeriod, Row, UploadRow,
+    Versioning,
 };
 pub use store::MetaStore;
 pub use upkeep::Reclaimed;
@@ -86,6 +87,9 @@ pub enum MetaError {
     InvalidPart(u32),
     #[error("precondition failed")]
     PreconditionFailed,
+    /// Object Lock keeps the version (a retention in force, a legal hold).
+    #[error("object locked: {0}")]
+    Locked(String),
     /// A catalog or upload write whose timestamp is not newer than the
     /// stored row's: last writer wins would drop it. Retry with a later
     /// timestamp (after `Clock::observe(stored)`).
@@ -202,6 +206,60 @@ pub struct ListPage {
     /// When truncated: the last key or common prefix returned; pass it as
     /// `start_after` to get the next page.
     pub next_marker: Option<String>,
+}
+
+/// A ListObjectVersions query. See [`MetaStore::list_versions`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct VersionListQuery {
+    pub prefix: String,
+    pub delimiter: Option<String>,
+    pub key_marker: Option<String>,
+    /// With `key_marker`: the versions of that key after this one
+    /// (`Some(None)`: after its null version) come first.
+    pub version_marker: Option<Option<ObjectId>>,
+    pub max_keys: usize,
+}
+
+impl Default for VersionListQuery {
+    fn default() -> Self {
+        VersionListQuery {
+            prefix: String::new(),
+            delimiter: None,
+            key_marker: None,
+            version_marker: None,
+            max_keys: 1000,
+        }
+    }
+}
+
+/// One version as ListObjectVersions shows it (delete markers included).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct VersionSummary {
+    pub key: String,
+    /// `None`: the null version.
+    pub version: Option<ObjectId>,
+    pub ts: Timestamp,
+    pub is_latest: bool,
+    pub meta: ObjectMeta,
+}
+
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum VersionListEntry {
+    Version(VersionSummary),
+    CommonPrefix(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct VersionListPage {
+    /// By key, each key's versions newest first; common prefixes
+    /// interleaved in key order.
+    pub entries: Vec<VersionListEntry>,
+    pub is_truncated: bool,
+    /// When truncated: the last key or common prefix returned.
+    pub next_key_marker: Option<String>,
+    /// When truncated and the last entry was a version: its id.
+    pub next_version_marker: Option<Option<ObjectId>>,
 }
 
 /// A ListMultipartUploads query. See [`MetaStore::list_uploads`].

@@ -14,7 +14,7 @@
 //! All reads of one page come from one fjall snapshot, so a page is
 //! consistent even if writes land while it is read.
 
-use arca_types::ObjectId;
+use arca_types::{ObjectId, Timestamp};
 use fjall::{Keyspace, Readable, Snapshot};
 
 use crate::codec;
@@ -23,6 +23,7 @@ use crate::rows::UploadRow;
 use crate::store::MetaStore;
 use crate::{
     ListEntry, ListPage, ListQuery, MetaError, ObjectSummary, Result, UploadListPage, UploadListQuery,
+    VersionListEntry, VersionListPage, VersionListQuery, VersionSummary,
 };
 
 /// After a common prefix, how many of its further rows a scan steps over
@@ -69,13 +70,16 @@ impl Walk<'_> {
     }
 
     /// Up to `limit` items from `lower` on, and whether more exist.
-    /// `decode` turns a row (object key, 16-byte suffix, value) into an item,
-    /// or `None` to skip it (tombstones).
+    /// `decode` turns a row (object key, 16-byte suffix, value, and the
+    /// suffix and value of the next row if it belongs to the same key) into
+    /// up to two items, in order; rows it returns nothing for are skipped
+    /// (tombstones, versions that are not current). Two items come from one
+    /// row when a listing of versions places a held-back null version.
     fn run<T>(
         &self,
         lower: Vec<u8>,
         limit: usize,
-        mut decode: impl FnMut(&str, [u8; 16], &[u8]) -> Result<Option<T>>,
+        mut decode: impl FnMut(&str, [u8; 16], &[u8], Option<([u8; 16], &[u8])>) -> Result<[Option<T>; 2]>,
     ) -> Result<(Vec<Item<T>>, bool)> {
         let mut out = Vec::new();
         // No stored key holds a NUL byte, so a prefix with one matches
@@ -89,8 +93,13 @@ impl Walk<'_> {
         // step over before seeking past it instead.
         let mut rolled_up: Option<(Vec<u8>, usize)> = None;
         'seek: while lower < end {
-            for guard in self.snapshot.range(self.keyspace, lower.as_slice()..end.as_slice()) {
-                let (raw_key, value) = guard.into_inner()?;
+            let mut rows = self
+                .snapshot
+                .range(self.keyspace, lower.as_slice()..end.as_slice())
+                .map(|g| g.into_inner())
+                .peekable();
+            while let Some(row) = rows.next() {
+                let (raw_key, value) = row?;
                 if let Some((common, budget)) = &mut rolled_up {
                     if raw_key.starts_with(common) {
                         if *budget == 0 {
@@ -109,16 +118,26 @@ impl Walk<'_> {
                 if !key.starts_with(self.prefix) {
                     return Err(MetaError::Corrupt(format!("row key {key:?} outside its range")));
                 }
-                let Some(row) = decode(key, suffix, &value)? else { continue };
-                if out.len() == limit {
-                    return Ok((out, true));
+                let next = match rows.peek() {
+                    Some(Ok((next_key, next_value))) => keys::split_row_key(&self.head, next_key)
+                        .ok()
+                        .filter(|(k, _)| *k == key)
+                        .map(|(_, s)| (s, next_value.as_ref())),
+                    _ => None,
+                };
+                for item in decode(key, suffix, &value, next)?.into_iter().flatten() {
+                    if out.len() == limit {
+                        return Ok((out, true));
+                    }
+                    if let Some(common) = self.common_prefix(key) {
+                        rolled_up =
+                            Some(([self.head.as_slice(), common.as_bytes()].concat(), STEPS_BEFORE_SEEK));
+                        out.push(Item::CommonPrefix(common.to_owned()));
+                        // Everything else of this key is under the prefix too.
+                        break;
+                    }
+                    out.push(Item::Row(item));
                 }
-                if let Some(common) = self.common_prefix(key) {
-                    rolled_up = Some(([self.head.as_slice(), common.as_bytes()].concat(), STEPS_BEFORE_SEEK));
-                    out.push(Item::CommonPrefix(common.to_owned()));
-                    continue;
-                }
-                out.push(Item::Row(row));
             }
             break;
         }
@@ -149,12 +168,31 @@ impl MetaStore {
             delimiter: no_empty(&q.delimiter),
         };
         let lower = q.start_after.as_deref().map(|m| walk.start_after(m)).unwrap_or_default();
-        let (items, is_truncated) = walk.run(lower, q.max_keys, |key, version, value| {
-            if version != NULL_VERSION {
-                return Ok(None);
+        // A key's rows come null version first, then the others newest
+        // first: its current version is the live null row unless the next
+        // row is newer, else the first other row unless the null row was
+        // newer. Delete markers hide their key.
+        let mut null_ts: Option<(String, Timestamp)> = None;
+        let mut decided = String::new();
+        let (items, is_truncated) = walk.run(lower, q.max_keys, |key, suffix, value, next| {
+            if suffix != NULL_VERSION && decided == key {
+                return Ok([None, None]);
             }
             let head = codec::decode_object_head(value)?;
-            Ok((!head.deleted).then(|| ObjectSummary { key: key.to_owned(), ts: head.ts, meta: head.meta }))
+            let current = if suffix == NULL_VERSION {
+                let newer_next = match next {
+                    Some((_, next)) => codec::decode_object_head(next)?.ts > head.ts,
+                    None => false,
+                };
+                null_ts = (!head.deleted).then(|| (key.to_owned(), head.ts));
+                !head.deleted && !newer_next
+            } else {
+                decided.clear();
+                decided.push_str(key);
+                null_ts.as_ref().is_none_or(|(k, ts)| k != key || *ts < head.ts)
+            };
+            let shown = current && !head.meta.delete_marker;
+            Ok([shown.then(|| ObjectSummary { key: key.to_owned(), ts: head.ts, meta: head.meta }), None])
         })?;
         let entries: Vec<ListEntry> = items
             .into_iter()
@@ -165,6 +203,114 @@ impl MetaStore {
             .collect();
         let next_marker = if is_truncated { entries.last().map(|e| e.marker().to_owned()) } else { None };
         Ok(ListPage { entries, is_truncated, next_marker })
+    }
+
+    /// One page of a bucket's versions and delete markers
+    /// (ListObjectVersions): by key, each key's versions newest first, with
+    /// prefix, delimiter and markers as in [`list_objects`](Self::list_objects).
+    ///
+    /// The null version is stored before a key's other versions whatever
+    /// its age, so it is held back (one row at most) until the scan reaches
+    /// the first older version, or the key's end.
+    pub fn list_versions(&self, bucket: ObjectId, q: &VersionListQuery) -> Result<VersionListPage> {
+        let partition = self.index_partition(bucket);
+        let walk = Walk {
+            snapshot: self.tables.db.snapshot(),
+            keyspace: &self.tables.objects,
+            head: keys::bucket_prefix(partition, bucket),
+            prefix: &q.prefix,
+            delimiter: no_empty(&q.delimiter),
+        };
+        // With a version marker the scan starts at the marker key's first
+        // row (the places of its versions depend on all of them) and drops
+        // what comes up to the marker: versions at or above its timestamp.
+        let mut resume: Option<(&str, Timestamp)> = None;
+        let lower = match (&q.key_marker, q.version_marker) {
+            (None, _) => Vec::new(),
+            (Some(marker), Some(version)) if walk.common_prefix(marker).is_none() => {
+                let ts = match version {
+                    Some(v) => keys::timestamp_of_version(v),
+                    None => self.get_version(bucket, marker, None)?.map(|r| r.ts),
+                };
+                match ts {
+                    Some(ts) => {
+                        resume = Some((marker.as_str(), ts));
+                        keys::version_key(partition, bucket, marker, None)
+                    }
+                    None => walk.start_after(marker),
+                }
+            }
+            (Some(marker), _) => walk.start_after(marker),
+        };
+        // The key being scanned, its current version's timestamp, and its
+        // held-back null version.
+        let mut current: Option<(String, Timestamp)> = None;
+        let mut held: Option<VersionSummary> = None;
+        let (items, is_truncated) = walk.run(lower, q.max_keys, |key, suffix, value, next| {
+            let head = codec::decode_object_head(value)?;
+            let version = (suffix != NULL_VERSION).then_some(ObjectId(suffix));
+            if head.deleted {
+                return Ok([None, None]);
+            }
+            let next_ts = next.and_then(|(s, _)| keys::timestamp_of_version(ObjectId(s)));
+            if current.as_ref().is_none_or(|(k, _)| k != key) {
+                // The key's first live row: the null one, or its newest.
+                current = Some((
+                    key.to_owned(),
+                    next_ts.filter(|_| version.is_none()).map_or(head.ts, |t| t.max(head.ts)),
+                ));
+            }
+            let is_latest = current.as_ref().is_some_and(|(_, ts)| *ts == head.ts);
+            let entry =
+                VersionSummary { key: key.to_owned(), version, ts: head.ts, is_latest, meta: head.meta };
+            let mut out = if version.is_none() {
+                if next_ts.is_some_and(|t| t > entry.ts) {
+                    held = Some(entry);
+                    [None, None]
+                } else {
+                    [Some(entry), None]
+                }
+            } else {
+                match held.take() {
+                    Some(null) if null.key == key && null.ts > entry.ts => [Some(null), Some(entry)],
+                    Some(null) if null.key == key && next.is_none() => [Some(entry), Some(null)],
+                    other => {
+                        held = other.filter(|n| n.key == key);
+                        [Some(entry), None]
+                    }
+                }
+            };
+            if let Some((marker, ts)) = resume
+                && marker == key
+            {
+                for item in &mut out {
+                    if item.as_ref().is_some_and(|v| v.ts >= ts) {
+                        *item = None;
+                    }
+                }
+                out.sort_by_key(Option::is_none);
+            }
+            Ok(out)
+        })?;
+        let mut page = VersionListPage { is_truncated, ..Default::default() };
+        if is_truncated {
+            match items.last() {
+                Some(Item::Row(v)) => {
+                    page.next_key_marker = Some(v.key.clone());
+                    page.next_version_marker = Some(v.version);
+                }
+                Some(Item::CommonPrefix(p)) => page.next_key_marker = Some(p.clone()),
+                None => {}
+            }
+        }
+        page.entries = items
+            .into_iter()
+            .map(|item| match item {
+                Item::Row(v) => VersionListEntry::Version(v),
+                Item::CommonPrefix(p) => VersionListEntry::CommonPrefix(p),
+            })
+            .collect();
+        Ok(page)
     }
 
     /// One page of a bucket's live multipart uploads (ListMultipartUploads).
@@ -192,9 +338,9 @@ impl MetaStore {
             }
             (Some(marker), _) => walk.start_after(marker),
         };
-        let (items, is_truncated) = walk.run(lower, q.max_uploads, |_key, _id, value| {
+        let (items, is_truncated) = walk.run(lower, q.max_uploads, |_key, _id, value, _next| {
             let row: UploadRow = codec::decode(value)?;
-            Ok((!row.deleted).then_some(row))
+            Ok([(!row.deleted).then_some(row), None])
         })?;
         let mut page = UploadListPage { is_truncated, ..Default::default() };
         if is_truncated {

@@ -97,7 +97,7 @@ pub(crate) fn complete_in(
         Err(MetaError::NoSuchUpload) if txn.log_ordered() => {
             // A retried completion that already took effect answers as the
             // first one did, rather than NoSuchUpload.
-            let object_key = keys::object_key(partition, object.bucket, &object.key);
+            let object_key = keys::version_key(partition, object.bucket, &object.key, object.version);
             let stored: Option<ObjectRow> = txn.get(Table::Objects, &object_key)?;
             if stored.is_some_and(|s| s.ts == object.ts) {
                 return Ok(CompleteOutcome { applied: true, replaced: None, unused_parts: Vec::new() });
@@ -238,10 +238,10 @@ impl MetaStore {
         upload_id: ObjectId,
         object: ObjectRow,
     ) -> Result<CompleteOutcome> {
-        keys::check_object_key(key)?;
-        if object.bucket != bucket || object.key != key || object.version.is_some() || object.deleted {
+        crate::objects::check_object_row(&object)?;
+        if object.bucket != bucket || object.key != key {
             return Err(MetaError::Invalid(
-                "the completed object must be a live null version of the upload's key".into(),
+                "the completed object must be a version of the upload's key".into(),
             ));
         }
         if !matches!(object.body, ObjectBody::Striped(_)) {

@@ -2,23 +2,55 @@
 //!
 //! This module owns what an object write does to the index: which row wins,
 //! how the bucket's counters move, and which event it appends — all staged in
-//! the same commit. Only S3's null version exists so far; the key layout
-//! leaves room for versions (docs/design.md section 5).
+//! the same commit.
+//!
+//! Versions (docs/design.md section 5.2): a key's null version sits at the
+//! all-zero suffix, its other versions after it at [`keys::version_of`]
+//! their timestamps, newest first. The current version is the newer of the
+//! live null row and the first other row, so finding it reads at most two
+//! rows; a delete marker is a version whose `meta.delete_marker` is set.
 
 use arca_types::{ObjectId, Timestamp};
 
-use crate::rows::{EventKind, ObjectBody, ObjectMeta, ObjectRow, Row};
+use crate::raft::VersionChange;
+use crate::rows::{EventKind, LockMode, ObjectBody, ObjectMeta, ObjectRow, Row};
 use crate::store::{MetaStore, Table};
 use crate::writer::Txn;
-use crate::{MetaError, PutCondition, PutOutcome, Result, keys};
+use crate::{MetaError, PutCondition, PutOutcome, Result, codec, keys};
 
 impl MetaStore {
-    /// The live null version of `key`, or `None` if absent or deleted.
+    /// The live null version of `key` (possibly a delete marker), or `None`
+    /// if absent or deleted. In an unversioned bucket it is the object.
     pub fn get_object(&self, bucket: ObjectId, key: &str) -> Result<Option<ObjectRow>> {
+        self.get_version(bucket, key, None)
+    }
+
+    /// One version of `key` (`None`: the null version), if stored and not
+    /// a tombstone; delete markers included.
+    pub fn get_version(
+        &self,
+        bucket: ObjectId,
+        key: &str,
+        version: Option<ObjectId>,
+    ) -> Result<Option<ObjectRow>> {
         keys::check_object_key(key)?;
-        let raw = keys::object_key(self.index_partition(bucket), bucket, key);
+        let raw = keys::version_key(self.index_partition(bucket), bucket, key, version);
         let row: Option<ObjectRow> = self.tables.get(Table::Objects, &raw)?;
         Ok(row.filter(|r| !r.deleted))
+    }
+
+    /// The current version of `key` in a bucket that may hold versions
+    /// (possibly a delete marker), or `None` if it has no live version.
+    pub fn get_current(&self, bucket: ObjectId, key: &str) -> Result<Option<ObjectRow>> {
+        keys::check_object_key(key)?;
+        let partition = self.index_partition(bucket);
+        let null = self.get_version(bucket, key, None)?;
+        let (from, to) = keys::versions_range(&keys::bucket_prefix(partition, bucket), key);
+        let newest = match self.tables.objects.range(from..to).next() {
+            Some(guard) => Some(codec::decode::<ObjectRow>(&guard.value()?)?),
+            None => None,
+        };
+        Ok(newer(null, newest))
     }
 
     /// Stores an object row, if `cond` holds and no newer row is stored.
@@ -84,6 +116,21 @@ impl MetaStore {
         self.submit(delete_job(self.index_partition(bucket), bucket, key.to_owned(), ts))
     }
 
+    /// Removes one version of `key` for good (`None`: the null version,
+    /// which becomes a tombstone). Returns the row it removed, or `None` if
+    /// there was none.
+    pub fn delete_version(
+        &self,
+        bucket: ObjectId,
+        key: &str,
+        version: Option<ObjectId>,
+        ts: Timestamp,
+    ) -> Result<Option<ObjectRow>> {
+        keys::check_object_key(key)?;
+        let (partition, key) = (self.index_partition(bucket), key.to_owned());
+        self.submit(move |txn| delete_version_in(txn, partition, bucket, key, version, ts, false))
+    }
+
     /// [`delete_object`](Self::delete_object) for async callers: queued at
     /// the call, resolved when durable, no thread blocked meanwhile.
     pub fn delete_object_async(
@@ -129,13 +176,114 @@ pub(crate) fn delete_in(
     Ok(outcome.replaced)
 }
 
+/// Removes a version other than the null one (the null one gets a
+/// tombstone, as any delete of it does).
+pub(crate) fn delete_version_in(
+    txn: &mut Txn<'_>,
+    partition: u32,
+    bucket: ObjectId,
+    key: String,
+    version: Option<ObjectId>,
+    ts: Timestamp,
+    bypass_governance: bool,
+) -> Result<Option<ObjectRow>> {
+    let raw = keys::version_key(partition, bucket, &key, version);
+    // Absent: never written, or removed before (a retried proposal).
+    let Some(stored) = txn.get::<ObjectRow>(Table::Objects, &raw)?.filter(|r| !r.deleted) else {
+        return Ok(None);
+    };
+    check_unlocked(&stored, ts, bypass_governance)?;
+    if version.is_none() {
+        return delete_in(txn, partition, bucket, key, ts);
+    }
+    txn.count(bucket, -1, -i128::from(stored.meta.size), 0);
+    txn.event(EventKind::ObjectRemoved, ts, bucket, &key, stored.meta.size, &stored.meta.etag);
+    txn.remove(Table::Objects, raw);
+    Ok(Some(stored))
+}
+
+/// Changes the version row at `raw` in place; it must still be the live row
+/// written at `ts`. No timestamp, counter or body changes.
+pub(crate) fn update_version_in(
+    txn: &mut Txn<'_>,
+    raw: Vec<u8>,
+    ts: Timestamp,
+    change: VersionChange,
+) -> Result<()> {
+    let mut row = match txn.get::<ObjectRow>(Table::Objects, &raw)? {
+        Some(row) if !row.deleted && row.ts == ts && !row.meta.delete_marker => row,
+        _ => return Err(MetaError::PreconditionFailed),
+    };
+    match change {
+        VersionChange::Tags(tags) => row.meta.tags = tags,
+        VersionChange::LegalHold(on) => row.meta.legal_hold = on,
+        VersionChange::Retention { retention, bypass_governance, now } => {
+            if let Some(old) = row.meta.retention.filter(|r| r.until_micros > now.micros) {
+                let stricter = retention.is_some_and(|new| {
+                    new.until_micros >= old.until_micros
+                        && (new.mode == LockMode::Compliance || old.mode == LockMode::Governance)
+                });
+                let lifted = old.mode == LockMode::Governance && bypass_governance;
+                if !stricter && !lifted {
+                    return Err(MetaError::Locked(format!(
+                        "the version is under {:?} retention until {} µs",
+                        old.mode, old.until_micros
+                    )));
+                }
+            }
+            row.meta.retention = retention;
+        }
+    }
+    txn.put(Table::Objects, raw, &row)
+}
+
+/// Refuses to destroy a version that Object Lock keeps at `now`.
+fn check_unlocked(row: &ObjectRow, now: Timestamp, bypass_governance: bool) -> Result<()> {
+    if row.meta.legal_hold {
+        return Err(MetaError::Locked("the version is under a legal hold".into()));
+    }
+    if let Some(r) = row.meta.retention
+        && r.until_micros > now.micros
+        && (r.mode == LockMode::Compliance || !bypass_governance)
+    {
+        return Err(MetaError::Locked(format!("the version is under {:?} retention", r.mode)));
+    }
+    Ok(())
+}
+
+/// Of a key's live null row and its newest other version, the current one.
+fn newer(null: Option<ObjectRow>, newest: Option<ObjectRow>) -> Option<ObjectRow> {
+    match (null, newest) {
+        (Some(n), Some(v)) => Some(if n.ts > v.ts { n } else { v }),
+        (n, v) => n.or(v),
+    }
+}
+
+/// The current version of `key` as a mutation sees it.
+fn current_in(txn: &Txn<'_>, partition: u32, bucket: ObjectId, key: &str) -> Result<Option<ObjectRow>> {
+    let null: Option<ObjectRow> = txn
+        .get::<ObjectRow>(Table::Objects, &keys::version_key(partition, bucket, key, None))?
+        .filter(|r| !r.deleted);
+    let (from, to) = keys::versions_range(&keys::bucket_prefix(partition, bucket), key);
+    let newest = match txn.first_in(Table::Objects, &from, &to)? {
+        Some((_, value)) => Some(codec::decode::<ObjectRow>(&value)?),
+        None => None,
+    };
+    Ok(newer(null, newest))
+}
+
 pub(crate) fn check_object_row(row: &ObjectRow) -> Result<()> {
     keys::check_object_key(&row.key)?;
-    if row.version.is_some() {
-        return Err(MetaError::Invalid("object versions are not supported yet".into()));
+    if let Some(version) = row.version
+        && version != keys::version_of(row.ts)
+    {
+        return Err(MetaError::Invalid("a version id must be version_of its timestamp".into()));
     }
     if row.deleted {
         return Err(MetaError::Invalid("write a tombstone with delete_object".into()));
+    }
+    if row.meta.delete_marker && (row.meta.size != 0 || row.body != ObjectBody::default()) {
+        return Err(MetaError::Invalid("a delete marker has no body".into()));
     }
     Ok(())
 }
@@ -158,7 +306,7 @@ pub(crate) fn put_in(
     if !row.deleted {
         txn.check_bucket_live(row.bucket)?;
     }
-    let key = keys::object_key(partition, row.bucket, &row.key);
+    let key = keys::version_key(partition, row.bucket, &row.key, row.version);
     let stored: Option<ObjectRow> = txn.get(Table::Objects, &key)?;
     if txn.log_ordered() && stored.as_ref().is_some_and(|s| s.ts == row.ts && s.deleted == row.deleted) {
         // This very write, applied before: a proposal retried after its
@@ -166,15 +314,18 @@ pub(crate) fn put_in(
         // again would fail its own condition or count it twice.
         return Ok(PutOutcome { applied: true, replaced: None });
     }
-    let live = stored.as_ref().filter(|r| !r.deleted);
-    match cond {
-        PutCondition::Always => {}
-        PutCondition::IfAbsent if live.is_some() => return Err(MetaError::PreconditionFailed),
-        PutCondition::IfAbsent => {}
-        PutCondition::IfEtag(etag) => match live {
-            Some(live) if etag_matches(&live.meta.etag, etag) => {}
-            _ => return Err(MetaError::PreconditionFailed),
-        },
+    if *cond != PutCondition::Always {
+        // Conditions hold on the current version; a delete marker is no
+        // object.
+        let current = current_in(txn, partition, row.bucket, &row.key)?.filter(|r| !r.meta.delete_marker);
+        match cond {
+            PutCondition::IfAbsent if current.is_some() => return Err(MetaError::PreconditionFailed),
+            PutCondition::IfEtag(etag) => match current {
+                Some(live) if etag_matches(&live.meta.etag, etag) => {}
+                _ => return Err(MetaError::PreconditionFailed),
+            },
+            _ => {}
+        }
     }
     // Last writer wins, unless a Raft log orders the writes.
     if let Some(stored) = &stored
@@ -184,6 +335,10 @@ pub(crate) fn put_in(
         return Ok(PutOutcome { applied: false, replaced: None });
     }
     let replaced = stored.filter(|r| !r.deleted);
+    if let Some(old) = &replaced {
+        // Replacing the null version destroys it: Object Lock must allow it.
+        check_unlocked(old, row.ts, false)?;
+    }
     let (old_objects, old_bytes) = replaced.as_ref().map_or((0, 0), |r| (1, i128::from(r.meta.size)));
     let (new_objects, new_bytes) = if row.deleted { (0, 0) } else { (1, i128::from(row.meta.size)) };
     txn.count(row.bucket, new_objects - old_objects, new_bytes - old_bytes, 0);

@@ -31,7 +31,7 @@ use arca_types::{ObjectId, Timestamp};
 use fjall::Readable;
 use serde::{Deserialize, Serialize};
 
-use crate::rows::{BucketRow, BucketStats, KeyRow, ObjectRow, PartRow, UploadRow};
+use crate::rows::{BucketRow, BucketStats, KeyRow, ObjectRow, PartRow, Retention, UploadRow};
 use crate::store::{MetaStore, Table};
 use crate::writer::Txn;
 use crate::{
@@ -130,6 +130,41 @@ pub enum IndexCommand {
     Reopen {
         bucket: ObjectId,
     },
+    // New commands go last: postcard encodes a variant as its index.
+    /// Removes one version for good (`None`: tombstones the null version),
+    /// unless Object Lock keeps it (`Locked`); `bypass_governance` lifts a
+    /// GOVERNANCE retention.
+    DeleteVersion {
+        bucket: ObjectId,
+        key: String,
+        version: Option<ObjectId>,
+        ts: Timestamp,
+        bypass_governance: bool,
+    },
+    /// Changes one version's tags or lock in place, if it is still the row
+    /// written at `ts` (else `PreconditionFailed`).
+    UpdateVersion {
+        bucket: ObjectId,
+        key: String,
+        version: Option<ObjectId>,
+        ts: Timestamp,
+        change: VersionChange,
+    },
+}
+
+/// An in-place change to one version (S3's object sub-resources).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum VersionChange {
+    Tags(Vec<(String, String)>),
+    /// PutObjectRetention at `now`: a retention in force may only be made
+    /// stricter (same or COMPLIANCE mode, a later end), unless it is
+    /// GOVERNANCE and `bypass_governance` is set.
+    Retention {
+        retention: Option<Retention>,
+        bypass_governance: bool,
+        now: Timestamp,
+    },
+    LegalHold(bool),
 }
 
 /// What an index command did.
@@ -146,6 +181,7 @@ pub enum IndexOutcome {
     Aborted(Vec<PartRow>),
     Closed,
     Reopened,
+    Updated,
 }
 
 /// A change to the catalog, as its Raft log carries it.
@@ -603,9 +639,11 @@ impl MetaStore {
                     state = Some(s);
                     continue;
                 }
-                SnapshotItem::Object(row) => {
-                    (Table::Objects, keys::object_key(partition, bucket, &row.key), codec::encode(&row)?)
-                }
+                SnapshotItem::Object(row) => (
+                    Table::Objects,
+                    keys::version_key(partition, bucket, &row.key, row.version),
+                    codec::encode(&row)?,
+                ),
                 SnapshotItem::Upload(row) => (
                     Table::Uploads,
                     keys::upload_key(partition, bucket, &row.key, row.upload_id),
@@ -711,6 +749,17 @@ fn run_index(txn: &mut Txn<'_>, group: u64, part_power: u8, command: IndexComman
             keys::check_object_key(&key)?;
             objects::delete_in(txn, partition(bucket), bucket, key, ts).map(IndexOutcome::Deleted)
         }
+        IndexCommand::UpdateVersion { bucket, key, version, ts, change } => {
+            keys::check_object_key(&key)?;
+            let raw = keys::version_key(partition(bucket), bucket, &key, version);
+            objects::update_version_in(txn, raw, ts, change).map(|()| IndexOutcome::Updated)
+        }
+        IndexCommand::DeleteVersion { bucket, key, version, ts, bypass_governance } => {
+            keys::check_object_key(&key)?;
+            let p = partition(bucket);
+            objects::delete_version_in(txn, p, bucket, key, version, ts, bypass_governance)
+                .map(IndexOutcome::Deleted)
+        }
         IndexCommand::CreateUpload { row } => {
             keys::check_object_key(&row.key)?;
             let key = keys::upload_key(partition(row.bucket), row.bucket, &row.key, row.upload_id);
@@ -723,7 +772,8 @@ fn run_index(txn: &mut Txn<'_>, group: u64, part_power: u8, command: IndexComman
         }
         IndexCommand::CompleteUpload { bucket, key, upload_id, row } => {
             keys::check_object_key(&key)?;
-            if row.bucket != bucket || row.key != key || row.version.is_some() || row.deleted {
+            objects::check_object_row(&row)?;
+            if row.bucket != bucket || row.key != key {
                 return Err(MetaError::Invalid("the completed object must be the upload's key".into()));
             }
             let p = partition(bucket);

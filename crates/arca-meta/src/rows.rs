@@ -40,6 +40,66 @@ pub struct BucketRow {
     pub grants: Vec<String>,
     pub ts: Timestamp,
     pub deleted: bool,
+    /// S3 versioning: once enabled, a bucket is never unversioned again.
+    pub versioning: Versioning,
+    /// Bucket tags (PutBucketTagging), in the order given.
+    pub tags: Vec<(String, String)>,
+    /// S3 Object Lock: `Some` once enabled (it cannot be disabled).
+    pub object_lock: Option<ObjectLock>,
+}
+
+/// A bucket's Object Lock configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectLock {
+    /// Applied to new versions that name no retention of their own.
+    pub default_retention: Option<DefaultRetention>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DefaultRetention {
+    pub mode: LockMode,
+    pub period: RetentionPeriod,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RetentionPeriod {
+    Days(u32),
+    Years(u32),
+}
+
+/// S3's retention modes: GOVERNANCE may be lifted by a caller who asks to
+/// bypass it; COMPLIANCE by no one until it ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LockMode {
+    Governance,
+    Compliance,
+}
+
+/// A version's retention: it cannot be deleted before `until_micros`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retention {
+    pub mode: LockMode,
+    /// Microseconds since the Unix epoch.
+    pub until_micros: u64,
+}
+
+/// A bucket's versioning state (S3's GetBucketVersioning).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Versioning {
+    /// Never enabled: every object has only its null version.
+    #[default]
+    Unversioned,
+    /// Every write makes a new version; a delete adds a delete marker.
+    Enabled,
+    /// Writes replace the null version; older versions are kept.
+    Suspended,
+}
+
+impl Versioning {
+    /// Whether the bucket may hold versions other than the null one.
+    pub fn has_versions(self) -> bool {
+        self != Versioning::Unversioned
+    }
 }
 
 /// An access key pair in the catalog, keyed by access key id.
@@ -56,12 +116,13 @@ pub struct KeyRow {
     pub deleted: bool,
 }
 
-/// The current version of an object, keyed by (bucket id, key, version).
+/// One version of an object, keyed by (bucket id, key, version).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObjectRow {
     pub bucket: ObjectId,
     pub key: String,
-    /// `None` is S3's "null" version, the only one until versioning exists.
+    /// `None` is S3's "null" version (the only one in an unversioned
+    /// bucket); otherwise [`version_of`](crate::version_of)`(ts)`.
     pub version: Option<ObjectId>,
     pub ts: Timestamp,
     /// A tombstone: the object was deleted at `ts`. `meta` and `body` are
@@ -91,6 +152,17 @@ pub struct ObjectMeta {
     pub user: Vec<(String, String)>,
     /// Checksums the client asked for, e.g. ("CRC32", base64 value).
     pub checksums: Vec<(String, String)>,
+    /// A delete marker (versioned buckets): a version that says the object
+    /// is deleted; size 0, empty body.
+    pub delete_marker: bool,
+    /// Object tags, in the order given.
+    pub tags: Vec<(String, String)>,
+    /// x-amz-website-redirect-location.
+    pub website_redirect: Option<String>,
+    /// Object Lock retention of this version.
+    pub retention: Option<Retention>,
+    /// Object Lock legal hold: no delete while it is on.
+    pub legal_hold: bool,
 }
 
 /// Where an object's bytes are.

@@ -15,7 +15,6 @@ use std::thread::JoinHandle;
 use arca_types::{ObjectId, Timestamp};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode, Readable};
 use futures::channel::oneshot;
-use serde::de::DeserializeOwned;
 
 use crate::rows::{BucketRow, BucketStats, EventRow, KeyRow, ObjectBody, ObjectRow, PartRow, Row, UploadRow};
 use crate::writer::{self, Job, Txn, Work, WriterState};
@@ -84,7 +83,7 @@ impl Tables {
     }
 
     /// Reads and decodes one row.
-    pub fn get<T: DeserializeOwned>(&self, table: Table, key: &[u8]) -> Result<Option<T>> {
+    pub fn get<T: codec::Value>(&self, table: Table, key: &[u8]) -> Result<Option<T>> {
         match self.keyspace(table).get(key)? {
             Some(raw) => codec::decode(&raw).map(Some),
             None => Ok(None),
@@ -342,10 +341,7 @@ impl MetaStore {
     /// `EVENT_WINDOW` are read, not only the last one.
     pub fn latest_timestamp(&self) -> Result<Option<Timestamp>> {
         const EVENT_WINDOW: usize = 1000;
-        fn max_in<T: Row + DeserializeOwned>(
-            keyspace: &Keyspace,
-            latest: &mut Option<Timestamp>,
-        ) -> Result<()> {
+        fn max_in<T: Row + codec::Value>(keyspace: &Keyspace, latest: &mut Option<Timestamp>) -> Result<()> {
             for guard in keyspace.iter() {
                 let (_, value) = guard.into_inner()?;
                 let ts = codec::decode::<T>(&value)?.timestamp();

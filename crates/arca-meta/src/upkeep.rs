@@ -55,7 +55,7 @@ impl MetaStore {
         old: impl Fn(&[u8]) -> Result<bool>,
     ) -> Result<u64>
     where
-        T: Row + serde::de::DeserializeOwned,
+        T: Row + codec::Value,
     {
         let mut removed = 0;
         let mut batch = Vec::new();
@@ -75,7 +75,7 @@ impl MetaStore {
     /// `before` when the writer reaches them; returns how many it removed.
     fn remove_old_tombstones<T>(&self, table: Table, keys: Vec<Vec<u8>>, before: Timestamp) -> Result<u64>
     where
-        T: Row + serde::de::DeserializeOwned,
+        T: Row + codec::Value,
     {
         if keys.is_empty() {
             return Ok(0);

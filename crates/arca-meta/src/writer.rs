@@ -27,7 +27,6 @@ use std::sync::mpsc;
 use arca_types::{ObjectId, Timestamp};
 use fjall::PersistMode;
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 
 use crate::rows::{BucketRow, BucketStats, EventKind, EventRow};
 use crate::store::{Table, Tables};
@@ -202,7 +201,7 @@ impl<'a> Txn<'a> {
         Ok(self.tables.keyspace(table).get(key)?.map(|v| v.to_vec()))
     }
 
-    pub fn get<T: DeserializeOwned>(&self, table: Table, key: &[u8]) -> Result<Option<T>> {
+    pub fn get<T: codec::Value>(&self, table: Table, key: &[u8]) -> Result<Option<T>> {
         self.get_raw(table, key)?.map(|raw| codec::decode(&raw)).transpose()
     }
 
@@ -243,6 +242,40 @@ impl<'a> Txn<'a> {
             }
         }
         Ok(merged.into_iter().collect())
+    }
+
+    /// The first current (key, value) in `[from, to)` of a table: the
+    /// stored range overlaid with the group's and this job's writes, read
+    /// lazily (a key's versions may be many; only the first is wanted).
+    pub fn first_in(&self, table: Table, from: &[u8], to: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+        let staged = |key: &[u8]| {
+            let k = (table, key.to_vec());
+            self.own.get(&k).or_else(|| self.group.get(&k)).cloned()
+        };
+        let mut first: Option<Vec<u8>> = None;
+        for guard in self.tables.keyspace(table).range(from.to_vec()..to.to_vec()) {
+            let key = guard.key()?;
+            if !matches!(staged(&key), Some(None)) {
+                first = Some(key.to_vec());
+                break;
+            }
+        }
+        for overlay in [self.group, &self.own] {
+            let written = overlay
+                .range((table, from.to_vec())..(table, to.to_vec()))
+                .filter(|((_, k), _)| matches!(staged(k), Some(Some(_))))
+                .map(|((_, k), _)| k)
+                .next();
+            if let Some(k) = written
+                && first.as_ref().is_none_or(|f| k < f)
+            {
+                first = Some(k.clone());
+            }
+        }
+        match first {
+            Some(key) => Ok(self.get_raw(table, &key)?.map(|value| (key, value))),
+            None => Ok(None),
+        }
     }
 
     /// Every current key in `[from, to)` of a table, in key order: the

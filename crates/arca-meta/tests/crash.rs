@@ -457,6 +457,9 @@ fn sigkill_keeps_acknowledged_writes_and_nothing_half_visible() {
             grants: Vec::new(),
             ts,
             deleted: false,
+            versioning: Default::default(),
+            tags: Vec::new(),
+            object_lock: None,
         };
         store.create_bucket(row.clone()).unwrap();
         row.id

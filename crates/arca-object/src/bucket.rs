@@ -36,6 +36,9 @@ impl ObjectService {
             grants: Vec::new(),
             ts: now,
             deleted: false,
+            versioning: Default::default(),
+            tags: Vec::new(),
+            object_lock: None,
         };
         match self.cluster().create_bucket(row.clone()).await {
             Ok(()) => Ok(row),
@@ -59,10 +62,7 @@ impl ObjectService {
 
     /// Deletes an empty bucket. Only its owner (or root) may.
     pub async fn delete_bucket(&self, caller: &Caller, name: &str) -> ObjectResult<()> {
-        let bucket = self.bucket(caller, name).await?;
-        if !caller.is_root && bucket.owner != caller.access_key {
-            return Err(ObjectError::AccessDenied);
-        }
+        let bucket = self.owned_bucket(caller, name).await?;
         let ts = self.clock().now();
         Ok(self.cluster().delete_bucket(&bucket, ts).await?)
     }
@@ -88,10 +88,7 @@ impl ObjectService {
         access_key: &str,
         allow: bool,
     ) -> ObjectResult<BucketRow> {
-        let mut bucket = self.bucket(caller, name).await?;
-        if !caller.is_root && bucket.owner != caller.access_key {
-            return Err(ObjectError::AccessDenied);
-        }
+        let mut bucket = self.owned_bucket(caller, name).await?;
         bucket.grants.retain(|k| k != access_key);
         if allow {
             bucket.grants.push(access_key.to_owned());

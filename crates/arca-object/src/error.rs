@@ -18,6 +18,19 @@ pub enum ObjectError {
     InvalidBucketName(String),
     #[error("The specified key does not exist")]
     NoSuchKey,
+    #[error("The specified version does not exist")]
+    NoSuchVersion,
+    #[error("{0}")]
+    InvalidTag(String),
+    /// Object Lock keeps the version: S3 answers AccessDenied.
+    #[error("Access Denied because object protected by object lock: {0}")]
+    ObjectLocked(String),
+    #[error("{0}")]
+    BadRequest(String),
+    /// The version read is a delete marker: 404 NoSuchKey when it is the
+    /// current version, 405 MethodNotAllowed when it was named by id.
+    #[error("{}", if *.named { "The specified method is not allowed against this resource" } else { "The specified key does not exist" })]
+    DeleteMarker { version: Option<crate::VersionRef>, last_modified: arca_types::Timestamp, named: bool },
     #[error("The specified multipart upload does not exist")]
     NoSuchUpload,
     #[error("The requested bucket name is not available")]
@@ -101,6 +114,7 @@ impl From<MetaError> for ObjectError {
             MetaError::NoSuchUpload => ObjectError::NoSuchUpload,
             MetaError::InvalidPart(n) => ObjectError::InvalidPart(n),
             MetaError::PreconditionFailed => ObjectError::PreconditionFailed,
+            MetaError::Locked(why) => ObjectError::ObjectLocked(why),
             MetaError::BucketExists(_) => ObjectError::BucketAlreadyExists,
             // The gateway validates names first; what still reaches the
             // index's own checks was the client's input all the same.

@@ -19,6 +19,8 @@ mod names;
 mod object;
 mod read;
 mod reclaim;
+mod tagging;
+mod versions;
 mod write;
 
 use std::sync::Arc;
@@ -30,6 +32,7 @@ use arca_types::Clock;
 pub use arca_meta::{
     BucketRow, BucketStats, KeyRow, ListEntry, ListPage, ListQuery, ManifestPart, ObjectBody, ObjectMeta,
     ObjectRow, ObjectSummary, PartRow, PutCondition, UploadListPage, UploadListQuery, UploadRow,
+    VersionListEntry, VersionListPage, VersionListQuery, VersionSummary, Versioning,
 };
 pub use conditions::{Conditions, etag_matches};
 pub use error::{ObjectError, ObjectResult, StdError};
@@ -39,9 +42,11 @@ pub use multipart::{CompletedPart, MAX_PART_NUMBER, MIN_PART_SIZE};
 pub use names::{validate_bucket_name, validate_key};
 pub use object::{
     BodyCheck, ByteRange, CopySource, GetObject, MAX_COPY_SOURCE, MAX_USER_METADATA, ObjectRead,
-    Preconditions, PutObject,
+    Preconditions, PutObject, Written,
 };
 pub use read::BodyStream;
+pub use tagging::{MAX_BUCKET_TAGS, MAX_OBJECT_TAGS, Tags, parse_tagging_header, validate_tags};
+pub use versions::{Deleted, VersionRef};
 pub use write::MAX_OBJECT_SIZE;
 
 use reclaim::Reclaimer;

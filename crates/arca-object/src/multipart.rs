@@ -15,7 +15,8 @@ use md5::{Digest, Md5};
 
 use crate::error::{ObjectError, ObjectResult, StdError};
 use crate::names::validate_key;
-use crate::object::{BodyCheck, CopySource, check_metadata, quoted_md5};
+use crate::object::{BodyCheck, CopySource, Written, check_metadata, quoted_md5};
+use crate::versions::{VersionRef, version_for};
 use crate::write::StoredBody;
 use crate::{Caller, ObjectService};
 
@@ -183,8 +184,9 @@ impl ObjectService {
         key: &str,
         upload_id: ObjectId,
         requested: Vec<CompletedPart>,
-    ) -> ObjectResult<ObjectRow> {
-        let upload = self.upload(caller, bucket, key, upload_id).await?;
+    ) -> ObjectResult<Written> {
+        let bucket = self.bucket(caller, bucket).await?;
+        let upload = self.upload(caller, &bucket.name, key, upload_id).await?;
         if requested.is_empty() {
             return Err(ObjectError::MalformedXml);
         }
@@ -215,11 +217,13 @@ impl ObjectService {
         let etag = format!("\"{}-{}\"", hex::encode(md5_of_md5s.finalize()), parts.len());
         let meta =
             ObjectMeta { size, etag, owner: caller.access_key.clone(), checksums: Vec::new(), ..upload.meta };
+        let ts = self.clock().now();
+        let version = version_for(&bucket, ts);
         let row = ObjectRow {
             bucket: upload.bucket,
             key: key.to_owned(),
-            version: None,
-            ts: self.clock().now(),
+            version,
+            ts,
             deleted: false,
             meta,
             body: ObjectBody::Striped(Manifest { parts }),
@@ -239,7 +243,7 @@ impl ObjectService {
         }
         let unused: Vec<ManifestPart> = outcome.unused_parts.iter().map(part_run).collect();
         self.inner.reclaimer.release_parts_later(&unused);
-        Ok(row)
+        Ok(Written { row, version: VersionRef::reported(&bucket, version) })
     }
 
     pub async fn abort_multipart_upload(

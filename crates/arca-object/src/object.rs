@@ -5,7 +5,6 @@
 //! reader sees either the old object or the whole new one, never a partial
 //! body; a put that fails or loses (last writer wins) gives its blobs back.
 
-use arca_cluster::{IndexAnswer, IndexQuery};
 use arca_meta::raft::{IndexCommand, IndexOutcome};
 use arca_meta::{Manifest, ManifestPart, ObjectBody, ObjectMeta, ObjectRow, PutCondition};
 use bytes::Bytes;
@@ -15,8 +14,9 @@ use crate::conditions::Conditions;
 use crate::error::{ObjectError, ObjectResult, StdError};
 use crate::names::validate_key;
 use crate::read::{BodyStream, read_body};
+use crate::versions::{Deleted, VersionRef, version_for};
 use crate::write::{StoredBody, WrittenBody};
-use crate::{Caller, ObjectService};
+use crate::{BucketRow, Caller, ObjectService};
 
 /// Conditions on the object a put would replace (S3 conditional writes).
 pub type Preconditions = PutCondition;
@@ -70,6 +70,7 @@ impl ByteRange {
 pub struct GetObject {
     pub bucket: String,
     pub key: String,
+    pub version: VersionRef,
     pub range: Option<ByteRange>,
     pub part_number: Option<u32>,
     pub conditions: Conditions,
@@ -77,6 +78,8 @@ pub struct GetObject {
 
 pub struct ObjectRead {
     pub row: ObjectRow,
+    /// The version id to report (none in a bucket never versioned).
+    pub version: Option<VersionRef>,
     /// `[start, end)` served, when a range or a part was asked for.
     pub range: Option<Span>,
     /// The number of parts of a multipart object, when a part was asked for.
@@ -95,6 +98,7 @@ impl ObjectRead {
 pub struct CopySource {
     pub bucket: String,
     pub key: String,
+    pub version: VersionRef,
     /// x-amz-copy-source-if-*: any failure is 412 PreconditionFailed.
     pub conditions: Conditions,
     /// x-amz-copy-source-range (UploadPartCopy only).
@@ -114,6 +118,13 @@ pub(crate) fn quoted_md5(md5: &[u8; 16]) -> String {
     format!("\"{}\"", hex::encode(md5))
 }
 
+/// An object version just written, and the version id to report.
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub row: ObjectRow,
+    pub version: Option<VersionRef>,
+}
+
 impl ObjectService {
     pub async fn put_object<S, E>(
         &self,
@@ -121,7 +132,7 @@ impl ObjectService {
         req: PutObject,
         body: S,
         check: Option<BodyCheck>,
-    ) -> ObjectResult<ObjectRow>
+    ) -> ObjectResult<Written>
     where
         S: Stream<Item = Result<Bytes, E>> + Send,
         E: Into<StdError>,
@@ -130,7 +141,7 @@ impl ObjectService {
         check_metadata(&req.meta)?;
         let bucket = self.bucket(caller, &req.bucket).await?;
         let written = self.writer().write(body, req.content_length, true).await?;
-        let result = self.commit_put(caller, bucket.id, req, &written, check).await;
+        let result = self.commit_put(caller, &bucket, req, &written, check).await;
         if let Err(err) = &result
             && !err.outcome_unknown()
         {
@@ -142,11 +153,11 @@ impl ObjectService {
     async fn commit_put(
         &self,
         caller: &Caller,
-        bucket: arca_types::ObjectId,
+        bucket: &BucketRow,
         req: PutObject,
         written: &WrittenBody,
         check: Option<BodyCheck>,
-    ) -> ObjectResult<ObjectRow> {
+    ) -> ObjectResult<Written> {
         if req.content_md5.is_some_and(|md5| md5 != written.md5) {
             return Err(ObjectError::BadDigest);
         }
@@ -169,16 +180,11 @@ impl ObjectService {
         };
         let meta =
             ObjectMeta { size: written.size, etag, owner: caller.access_key.clone(), checksums, ..req.meta };
-        let row = ObjectRow {
-            bucket,
-            key: req.key,
-            version: None,
-            ts: self.clock().now(),
-            deleted: false,
-            meta,
-            body,
-        };
-        self.commit_row(row, req.condition).await
+        let ts = self.clock().now();
+        let version = version_for(bucket, ts);
+        let row = ObjectRow { bucket: bucket.id, key: req.key, version, ts, deleted: false, meta, body };
+        let row = self.commit_row(row, req.condition).await?;
+        Ok(Written { row, version: VersionRef::reported(bucket, version) })
     }
 
     /// Writes `row` through its bucket's index range and frees what it
@@ -201,16 +207,6 @@ impl ObjectService {
         Ok(row)
     }
 
-    /// The current row of an object the caller may read.
-    async fn object_row(&self, caller: &Caller, bucket: &str, key: &str) -> ObjectResult<ObjectRow> {
-        let bucket = self.bucket(caller, bucket).await?;
-        let query = IndexQuery::GetObject { bucket: bucket.id, key: key.to_owned() };
-        match self.cluster().index_read(bucket.id, query).await? {
-            IndexAnswer::Object(row) => row.ok_or(ObjectError::NoSuchKey),
-            _ => Err(ObjectError::Internal("unexpected answer to an object read".into())),
-        }
-    }
-
     /// GetObject (with `with_body`) and HeadObject (without).
     pub async fn get_object(
         &self,
@@ -224,7 +220,9 @@ impl ObjectService {
 
     /// The row, conditions and range of a read, without its body.
     async fn resolve_read(&self, caller: &Caller, req: GetObject) -> ObjectResult<ObjectRead> {
-        let row = self.object_row(caller, &req.bucket, &req.key).await?;
+        let bucket = self.bucket(caller, &req.bucket).await?;
+        let row = self.readable_version(&bucket, &req.key, req.version).await?;
+        let version = VersionRef::reported(&bucket, row.version);
         req.conditions.check(&row.meta.etag, row.ts)?;
         let size = row.meta.size;
 
@@ -238,7 +236,7 @@ impl ObjectService {
             (None, Some(range)) => (Some(range.resolve(size)?), None),
             (None, None) => (None, None),
         };
-        Ok(ObjectRead { row, range, parts_count, body: None })
+        Ok(ObjectRead { row, version, range, parts_count, body: None })
     }
 
     /// Opens the body of a resolved read.
@@ -258,34 +256,23 @@ impl ObjectService {
         Ok(read)
     }
 
-    /// Deletes an object; deleting one that does not exist succeeds.
-    pub async fn delete_object(&self, caller: &Caller, bucket: &str, key: &str) -> ObjectResult<()> {
-        let bucket = self.bucket(caller, bucket).await?;
-        self.delete_in(bucket.id, key).await
-    }
-
-    async fn delete_in(&self, bucket: arca_types::ObjectId, key: &str) -> ObjectResult<()> {
-        let ts = self.clock().now();
-        let command = IndexCommand::DeleteObject { bucket, key: key.to_owned(), ts };
-        if let IndexOutcome::Deleted(Some(old)) = self.cluster().index_write(bucket, command).await? {
-            self.inner.reclaimer.release_later(&old.body);
-        }
-        Ok(())
-    }
-
-    /// DeleteObjects: one result per key, in order. The deletes run
-    /// concurrently so the index commits them in a few group commits.
+    /// DeleteObjects: one result per (key, version), in order. The deletes
+    /// run concurrently so the index commits them in a few group commits.
     pub async fn delete_objects(
         &self,
         caller: &Caller,
         bucket: &str,
-        keys: Vec<String>,
-    ) -> ObjectResult<Vec<(String, ObjectResult<()>)>> {
-        let bucket = self.bucket(caller, bucket).await?.id;
+        keys: Vec<(String, VersionRef)>,
+        bypass_governance: bool,
+    ) -> ObjectResult<Vec<(String, VersionRef, ObjectResult<Deleted>)>> {
+        let bucket = &self.bucket(caller, bucket).await?;
         let results = stream::iter(keys)
-            .map(|key| async move {
-                let result = self.delete_in(bucket, &key).await;
-                (key, result)
+            .map(|(key, which)| async move {
+                let result = match validate_key(&key) {
+                    Ok(()) => self.delete_in(bucket, &key, which, bypass_governance).await,
+                    Err(err) => Err(err),
+                };
+                (key, which, result)
             })
             .buffered(64)
             .collect()
@@ -295,30 +282,37 @@ impl ObjectService {
 
     /// CopyObject: streams the source through a new put. With
     /// `replace_meta` false the source's content headers and user metadata
-    /// are kept (the COPY directive).
+    /// are kept (the COPY directive); its tags are kept unless `tags` are
+    /// given (the REPLACE tagging directive).
     pub async fn copy_object(
         &self,
         caller: &Caller,
         source: CopySource,
         mut dest: PutObject,
         replace_meta: bool,
-    ) -> ObjectResult<(ObjectRow, ObjectRow)> {
-        if source.bucket == dest.bucket && source.key == dest.key && !replace_meta {
+        tags: Option<crate::Tags>,
+    ) -> ObjectResult<(ObjectRead, Written)> {
+        if source.bucket == dest.bucket
+            && source.key == dest.key
+            && source.version == VersionRef::Current
+            && !replace_meta
+        {
             return Err(ObjectError::InvalidRequest(
                 "This copy request is illegal because it is trying to copy an object to itself without changing \
                  the object's metadata, storage class, website redirect location or encryption attributes."
                     .into(),
             ));
         }
-        let read = self.open_copy_source(caller, &source, None).await?;
-        let source_row = read.row.clone();
+        let mut read = self.open_copy_source(caller, &source, None).await?;
         if !replace_meta {
-            dest.meta = ObjectMeta { checksums: Vec::new(), ..source_row.meta.clone() };
+            dest.meta = ObjectMeta { checksums: Vec::new(), ..read.row.meta.clone() };
         }
+        // Tags follow their own directive: the source's unless replaced.
+        dest.meta.tags = tags.unwrap_or_else(|| read.row.meta.tags.clone());
         dest.content_length = Some(read.content_length());
-        let body = read.body.unwrap_or_else(|| Box::pin(stream::empty()));
-        let row = self.put_object(caller, dest, body, None).await?;
-        Ok((source_row, row))
+        let body = read.body.take().unwrap_or_else(|| Box::pin(stream::empty()));
+        let written = self.put_object(caller, dest, body, None).await?;
+        Ok((read, written))
     }
 
     /// Opens the source of a copy; failed copy-source conditions are 412.
@@ -331,6 +325,7 @@ impl ObjectService {
         let req = GetObject {
             bucket: source.bucket.clone(),
             key: source.key.clone(),
+            version: source.version,
             range,
             part_number: None,
             conditions: source.conditions.clone(),

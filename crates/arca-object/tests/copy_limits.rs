@@ -69,6 +69,7 @@ async fn copies_above_five_gib_are_refused() {
     let source = |range| CopySource {
         bucket: "big".into(),
         key: "huge".into(),
+        version: Default::default(),
         conditions: Conditions::default(),
         range,
     };
@@ -85,7 +86,7 @@ async fn copies_above_five_gib_are_refused() {
         content_md5: None,
         condition: PutCondition::Always,
     };
-    refused(svc.copy_object(&root, source(None), dest, false).await.map(|_| ()));
+    refused(svc.copy_object(&root, source(None), dest, false, None).await.map(|_| ()));
 
     let upload = svc.create_multipart_upload(&root, "big", "parts", ObjectMeta::default()).await.unwrap();
     let copy_part = |first: u64, last: u64| {

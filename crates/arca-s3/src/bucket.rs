@@ -1,6 +1,7 @@
 //! Bucket operations: ListBuckets, CreateBucket, HeadBucket, DeleteBucket,
-//! GetBucketLocation, GetBucketVersioning.
+//! GetBucketLocation, Get/PutBucketVersioning.
 
+use arca_object::Versioning;
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
@@ -95,13 +96,39 @@ pub(crate) async fn get_bucket_location(
     Ok(S3Response::new(GetBucketLocationOutput { location_constraint }))
 }
 
-/// Versioning has never been enabled on any Arca bucket, which S3 reports
-/// as a configuration without a status.
+/// A bucket never versioned has a configuration without a status.
 pub(crate) async fn get_bucket_versioning(
     s3: &ArcaS3,
     req: S3Request<GetBucketVersioningInput>,
 ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
     let caller = caller(&req)?;
-    s3.service.bucket(&caller, &req.input.bucket).await.s3()?;
-    Ok(S3Response::new(GetBucketVersioningOutput::default()))
+    let bucket = s3.service.bucket(&caller, &req.input.bucket).await.s3()?;
+    let status = match bucket.versioning {
+        Versioning::Unversioned => None,
+        Versioning::Enabled => Some(BucketVersioningStatus::ENABLED),
+        Versioning::Suspended => Some(BucketVersioningStatus::SUSPENDED),
+    };
+    Ok(S3Response::new(GetBucketVersioningOutput {
+        status: status.map(|s| BucketVersioningStatus::from(s.to_owned())),
+        ..Default::default()
+    }))
+}
+
+/// Enabled or Suspended; MFA delete is not offered.
+pub(crate) async fn put_bucket_versioning(
+    s3: &ArcaS3,
+    req: S3Request<PutBucketVersioningInput>,
+) -> S3Result<S3Response<PutBucketVersioningOutput>> {
+    let caller = caller(&req)?;
+    let config = req.input.versioning_configuration;
+    if config.mfa_delete.as_ref().is_some_and(|m| m.as_str() == MFADelete::ENABLED) {
+        return Err(s3_error!(NotImplemented, "MFA delete is not supported."));
+    }
+    let state = match config.status.as_ref().map(|s| s.as_str()) {
+        Some(BucketVersioningStatus::ENABLED) => Versioning::Enabled,
+        Some(BucketVersioningStatus::SUSPENDED) => Versioning::Suspended,
+        _ => return Err(s3_error!(MalformedXML, "The versioning status must be Enabled or Suspended.")),
+    };
+    s3.service.set_versioning(&caller, &req.input.bucket, state).await.s3()?;
+    Ok(S3Response::new(PutBucketVersioningOutput::default()))
 }

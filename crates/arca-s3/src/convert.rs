@@ -1,5 +1,6 @@
 //! Small conversions between Arca's rows and s3s's wire types.
 
+use crate::error::IntoS3;
 use arca_object::ObjectMeta;
 use arca_types::Timestamp;
 use s3s::dto::{self, ETag, ETagCondition};
@@ -47,8 +48,10 @@ macro_rules! object_meta {
             expires: $input.expires,
             storage_class: $input.storage_class.map(|c| c.as_str().to_owned()),
             metadata: $input.metadata,
+            tagging: $input.tagging,
+            website_redirect: $input.website_redirect_location,
         }
-        .into_meta()
+        .into_meta()?
     };
 }
 pub(crate) use object_meta;
@@ -62,14 +65,29 @@ pub(crate) struct ObjectMetaFields {
     pub expires: Option<String>,
     pub storage_class: Option<String>,
     pub metadata: Option<dto::Metadata>,
+    /// x-amz-tagging, a URL query string.
+    pub tagging: Option<String>,
+    pub website_redirect: Option<String>,
 }
 
 impl ObjectMetaFields {
-    pub fn into_meta(self) -> ObjectMeta {
+    pub fn into_meta(self) -> s3s::S3Result<ObjectMeta> {
         let mut user: Vec<(String, String)> =
             self.metadata.unwrap_or_default().into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect();
         user.sort();
-        ObjectMeta {
+        let tags = match self.tagging.as_deref() {
+            Some(header) => arca_object::parse_tagging_header(header).s3()?,
+            None => Vec::new(),
+        };
+        if let Some(target) = &self.website_redirect
+            && !(target.starts_with('/') || target.starts_with("http://") || target.starts_with("https://"))
+        {
+            return Err(s3s::s3_error!(
+                InvalidArgument,
+                "The website redirect location must have a prefix of 'http://' or 'https://' or '/'."
+            ));
+        }
+        Ok(ObjectMeta {
             content_type: self.content_type,
             content_encoding: stored_content_encoding(self.content_encoding),
             content_disposition: self.content_disposition,
@@ -78,8 +96,10 @@ impl ObjectMetaFields {
             expires: self.expires,
             storage_class: self.storage_class,
             user,
+            tags,
+            website_redirect: self.website_redirect,
             ..ObjectMeta::default()
-        }
+        })
     }
 }
 

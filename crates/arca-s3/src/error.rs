@@ -11,6 +11,18 @@ pub(crate) fn to_s3(err: ObjectError) -> S3Error {
         ObjectError::NoSuchBucket => C::NoSuchBucket,
         ObjectError::InvalidBucketName(_) => C::InvalidBucketName,
         ObjectError::NoSuchKey => C::NoSuchKey,
+        ObjectError::NoSuchVersion => C::NoSuchVersion,
+        ObjectError::InvalidTag(_) => C::InvalidTag,
+        ObjectError::ObjectLocked(_) => C::AccessDenied,
+        ObjectError::BadRequest(_) => {
+            // Not in s3s's table of codes: S3 answers too many tags with it.
+            let mut e = S3Error::with_message(C::Custom("BadRequest".into()), err.to_string());
+            e.set_status_code(http::StatusCode::BAD_REQUEST);
+            return e;
+        }
+        ObjectError::DeleteMarker { version, last_modified, named } => {
+            return delete_marker_error(*version, *last_modified, *named, err.to_string());
+        }
         ObjectError::NoSuchUpload => C::NoSuchUpload,
         ObjectError::BucketAlreadyExists => C::BucketAlreadyExists,
         ObjectError::BucketAlreadyOwnedByYou => C::BucketAlreadyOwnedByYou,
@@ -53,6 +65,35 @@ pub(crate) fn to_s3(err: ObjectError) -> S3Error {
         }
     };
     S3Error::with_message(code, err.to_string())
+}
+
+/// A read that found a delete marker: 404 NoSuchKey for the current
+/// version, 405 MethodNotAllowed for one named by id, both saying what was
+/// found in x-amz-delete-marker, x-amz-version-id and Last-Modified.
+fn delete_marker_error(
+    version: Option<arca_object::VersionRef>,
+    last_modified: arca_types::Timestamp,
+    named: bool,
+    message: String,
+) -> S3Error {
+    let code = if named { S3ErrorCode::MethodNotAllowed } else { S3ErrorCode::NoSuchKey };
+    let mut e = S3Error::with_message(code, message);
+    let mut headers = http::HeaderMap::new();
+    headers.insert("x-amz-delete-marker", http::HeaderValue::from_static("true"));
+    if let Some(v) = version.and_then(|v| http::HeaderValue::from_str(&v.to_string()).ok()) {
+        headers.insert("x-amz-version-id", v);
+    }
+    if named {
+        let mut date = Vec::new();
+        let when = crate::convert::timestamp(last_modified);
+        if when.format(s3s::dto::TimestampFormat::HttpDate, &mut date).is_ok()
+            && let Ok(date) = http::HeaderValue::from_bytes(&date)
+        {
+            headers.insert(http::header::LAST_MODIFIED, date);
+        }
+    }
+    e.set_headers(headers);
+    e
 }
 
 /// The code S3 answers when a body does not hash to its signed

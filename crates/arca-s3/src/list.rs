@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use arca_object::{ListEntry, ListPage, ListQuery};
+use arca_object::{ListEntry, ListPage, ListQuery, VersionListEntry, VersionListQuery, VersionRef};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use s3s::dto::*;
@@ -191,8 +191,9 @@ pub(crate) async fn list_objects_v2(
     }))
 }
 
-/// Until versioning exists every object has exactly one version, "null",
-/// and it is the latest; tools that clean buckets through this call work.
+/// ListObjectVersions: every version and delete marker, by key, newest
+/// first. A version-id-marker is only meaningful with a key-marker, as in
+/// S3.
 pub(crate) async fn list_object_versions(
     s3: &ArcaS3,
     req: S3Request<ListObjectVersionsInput>,
@@ -201,26 +202,68 @@ pub(crate) async fn list_object_versions(
     let input = req.input;
     let url = url_encoding(input.encoding_type.as_ref())?;
     let max = max_keys(input.max_keys)?;
-    let query = query(&input.prefix, &input.delimiter, input.key_marker.clone(), max);
-    let listed = list(s3, &caller, &input.bucket, query, url, true).await?;
-    let versions = listed
-        .objects
-        .into_iter()
-        .map(|o| ObjectVersion {
-            key: o.key,
-            size: o.size,
-            e_tag: o.e_tag,
-            last_modified: o.last_modified,
-            owner: o.owner,
-            is_latest: Some(true),
-            version_id: Some("null".to_owned()),
-            storage_class: Some(ObjectVersionStorageClass::from(
-                ObjectVersionStorageClass::STANDARD.to_owned(),
-            )),
-            ..Default::default()
-        })
-        .collect();
-    let truncated = listed.page.is_truncated;
+    let key_marker = input.key_marker.clone().filter(|k| !k.is_empty());
+    let version_marker = match input.version_id_marker.as_deref().filter(|v| !v.is_empty()) {
+        None => None,
+        Some(_) if key_marker.is_none() => {
+            return Err(s3_error!(
+                InvalidArgument,
+                "A version-id marker cannot be specified without a key marker."
+            ));
+        }
+        Some(v) => match v.parse::<VersionRef>().s3()? {
+            VersionRef::Id(id) => Some(Some(id)),
+            _ => Some(None),
+        },
+    };
+    let query = VersionListQuery {
+        prefix: input.prefix.clone().unwrap_or_default(),
+        delimiter: input.delimiter.clone().filter(|d| !d.is_empty()),
+        key_marker,
+        version_marker,
+        max_keys: max,
+    };
+    let (_, page) = s3.service.list_versions(&caller, &input.bucket, query).await.s3()?;
+    let mut owners: HashMap<String, Owner> = HashMap::new();
+    let (mut versions, mut markers, mut prefixes) = (Vec::new(), Vec::new(), Vec::new());
+    for entry in page.entries {
+        let v = match entry {
+            VersionListEntry::CommonPrefix(p) => {
+                prefixes.push(CommonPrefix { prefix: Some(encode(&p, url)) });
+                continue;
+            }
+            VersionListEntry::Version(v) => v,
+        };
+        if !owners.contains_key(&v.meta.owner) && !v.meta.owner.is_empty() {
+            owners.insert(v.meta.owner.clone(), s3.owner(&v.meta.owner).await?);
+        }
+        let owner = owners.get(&v.meta.owner).cloned();
+        let version_id = Some(VersionRef::of(v.version).to_string());
+        if v.meta.delete_marker {
+            markers.push(DeleteMarkerEntry {
+                key: Some(encode(&v.key, url)),
+                version_id,
+                is_latest: Some(v.is_latest),
+                last_modified: Some(timestamp(v.ts)),
+                owner,
+            });
+        } else {
+            versions.push(ObjectVersion {
+                key: Some(encode(&v.key, url)),
+                version_id,
+                is_latest: Some(v.is_latest),
+                size: Some(v.meta.size as i64),
+                e_tag: Some(etag(&v.meta.etag)),
+                last_modified: Some(timestamp(v.ts)),
+                owner,
+                storage_class: Some(ObjectVersionStorageClass::from(storage_class(
+                    v.meta.storage_class.as_deref(),
+                ))),
+                ..Default::default()
+            });
+        }
+    }
+    let truncated = page.is_truncated;
     Ok(S3Response::new(ListObjectVersionsOutput {
         name: Some(input.bucket),
         prefix: Some(encode(&input.prefix.unwrap_or_default(), url)),
@@ -229,10 +272,14 @@ pub(crate) async fn list_object_versions(
         version_id_marker: Some(input.version_id_marker.unwrap_or_default()),
         max_keys: Some(max as i32),
         is_truncated: Some(truncated),
-        next_key_marker: encode_opt(listed.page.next_marker.filter(|_| truncated), url),
-        next_version_id_marker: truncated.then(|| "null".to_owned()),
+        next_key_marker: encode_opt(page.next_key_marker.filter(|_| truncated), url),
+        next_version_id_marker: page
+            .next_version_marker
+            .filter(|_| truncated)
+            .map(|v| VersionRef::of(v).to_string()),
         versions: Some(versions),
-        common_prefixes: Some(listed.prefixes),
+        delete_markers: Some(markers),
+        common_prefixes: Some(prefixes),
         encoding_type: input.encoding_type,
         ..Default::default()
     }))

@@ -145,7 +145,7 @@ pub(crate) async fn complete_multipart_upload(
             Ok(CompletedPart { part_number: number as u32, etag })
         })
         .collect::<S3Result<Vec<_>>>()?;
-    let row = s3
+    let written = s3
         .service
         .complete_multipart_upload(&caller, &input.bucket, &input.key, upload, requested)
         .await
@@ -154,7 +154,8 @@ pub(crate) async fn complete_multipart_upload(
         location: Some(format!("/{}/{}", input.bucket, input.key)),
         bucket: Some(input.bucket),
         key: Some(input.key),
-        e_tag: Some(etag(&row.meta.etag)),
+        e_tag: Some(etag(&written.row.meta.etag)),
+        version_id: crate::object::version_text(written.version),
         ..Default::default()
     }))
 }

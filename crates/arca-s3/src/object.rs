@@ -1,7 +1,9 @@
 //! Object operations: PutObject, GetObject, HeadObject, DeleteObject,
 //! DeleteObjects, CopyObject.
 
-use arca_object::{ByteRange, Conditions, CopySource, GetObject, ObjectRead, PutCondition, PutObject};
+use arca_object::{
+    ByteRange, Conditions, CopySource, GetObject, ObjectRead, PutCondition, PutObject, VersionRef,
+};
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
@@ -72,10 +74,12 @@ pub(crate) async fn put_object(
     let (body, check) = declared.attach(body);
     let put =
         PutObject { bucket: input.bucket, key: input.key, meta, content_length, content_md5, condition };
-    let row = s3.service.put_object(&caller, put, body, check).await.s3()?;
+    let written = s3.service.put_object(&caller, put, body, check).await.s3()?;
+    let row = &written.row;
     let sums = to_dto(&row.meta.checksums);
     Ok(S3Response::new(PutObjectOutput {
         e_tag: Some(etag(&row.meta.etag)),
+        version_id: version_text(written.version),
         checksum_crc32: sums.checksum_crc32,
         checksum_crc32c: sums.checksum_crc32c,
         checksum_crc64nvme: sums.checksum_crc64nvme,
@@ -130,25 +134,26 @@ fn describe(read: &ObjectRead, checksum_mode: Option<&ChecksumMode>) -> Describe
     Described { content_length: read.content_length() as i64, content_range, checksums }
 }
 
-/// Until versioning exists every object has one version, "null"; any
-/// other version id names nothing.
-fn check_version(version_id: Option<&str>) -> S3Result<()> {
+/// The version a request's `versionId` names (S3 refuses an empty one).
+pub(crate) fn version_ref(version_id: Option<&str>) -> S3Result<VersionRef> {
     match version_id {
-        Some(v) if v != "null" => Err(s3_error!(NoSuchVersion, "The specified version does not exist.")),
-        _ => Ok(()),
+        None => Ok(VersionRef::Current),
+        Some("") => Err(s3_error!(InvalidArgument, "Version id cannot be the empty string")),
+        Some(v) => v.parse().s3(),
     }
 }
 
-fn is_other_version(version_id: Option<&str>) -> bool {
-    version_id.is_some_and(|v| v != "null")
+/// The x-amz-version-id a response carries.
+pub(crate) fn version_text(version: Option<VersionRef>) -> Option<String> {
+    version.map(|v| v.to_string())
 }
 
 /// GetObject and HeadObject take the same request fields and answer with
 /// the same headers; these two macros list them once for both types.
 macro_rules! get_request {
     ($input:expr) => {{
-        check_version($input.version_id.as_deref())?;
         GetObject {
+            version: version_ref($input.version_id.as_deref())?,
             bucket: $input.bucket,
             key: $input.key,
             range: byte_range($input.range),
@@ -178,8 +183,10 @@ macro_rules! object_headers {
             content_language: meta.content_language.clone(),
             cache_control: meta.cache_control.clone(),
             expires: meta.expires.clone(),
+            website_redirect_location: meta.website_redirect.clone(),
             e_tag: Some(etag(&meta.etag)),
             last_modified: Some(timestamp($read.row.ts)),
+            version_id: version_text($read.version),
             metadata: convert::metadata(meta),
             parts_count: $read.parts_count.map(|n| n as i32),
             checksum_crc32: d.checksums.checksum_crc32,
@@ -201,7 +208,11 @@ pub(crate) async fn get_object(
     let checksum_mode = input.checksum_mode.clone();
     let mut read = s3.service.get_object(&caller, get_request!(input), true).await.s3()?;
     let body = read.body.take().map(|b| StreamingBlob::wrap(SyncBody::new(b)));
-    Ok(S3Response::new(object_headers!(GetObjectOutput, read, checksum_mode.as_ref(), { body: body })))
+    let tag_count = (!read.row.meta.tags.is_empty()).then_some(read.row.meta.tags.len() as i32);
+    Ok(S3Response::new(object_headers!(GetObjectOutput, read, checksum_mode.as_ref(), {
+        body: body,
+        tag_count: tag_count,
+    })))
 }
 
 pub(crate) async fn head_object(
@@ -221,17 +232,14 @@ pub(crate) async fn delete_object(
 ) -> S3Result<S3Response<DeleteObjectOutput>> {
     let caller = caller(&req)?;
     let input = req.input;
-    if is_other_version(input.version_id.as_deref()) {
-        // Deleting a version that does not exist succeeds and changes
-        // nothing; the object's one ("null") version stays.
-        s3.service.bucket(&caller, &input.bucket).await.s3()?;
-        return Ok(S3Response::new(DeleteObjectOutput {
-            version_id: input.version_id,
-            ..Default::default()
-        }));
-    }
-    s3.service.delete_object(&caller, &input.bucket, &input.key).await.s3()?;
-    Ok(S3Response::new(DeleteObjectOutput { version_id: input.version_id, ..Default::default() }))
+    let which = version_ref(input.version_id.as_deref())?;
+    let bypass = input.bypass_governance_retention.unwrap_or(false);
+    let deleted = s3.service.delete_object(&caller, &input.bucket, &input.key, which, bypass).await.s3()?;
+    Ok(S3Response::new(DeleteObjectOutput {
+        version_id: version_text(deleted.version),
+        delete_marker: deleted.delete_marker.then_some(true),
+        ..Default::default()
+    }))
 }
 
 pub(crate) async fn delete_objects(
@@ -247,32 +255,42 @@ pub(crate) async fn delete_objects(
         ));
     }
     let quiet = input.delete.quiet.unwrap_or(false);
-    // Objects named with another version than "null" name nothing: they are
-    // reported deleted, as S3 reports versions that do not exist.
-    let (other_versions, current): (Vec<ObjectIdentifier>, Vec<ObjectIdentifier>) =
-        input.delete.objects.into_iter().partition(|o| is_other_version(o.version_id.as_deref()));
-    let keys = current.into_iter().map(|o| o.key).collect();
-    let results = s3.service.delete_objects(&caller, &input.bucket, keys).await.s3()?;
     let mut deleted = Vec::new();
     let mut errors = Vec::new();
-    if !quiet {
-        deleted.extend(other_versions.into_iter().map(|o| DeletedObject {
-            key: Some(o.key),
-            version_id: o.version_id,
-            ..Default::default()
-        }));
+    let mut keys = Vec::with_capacity(input.delete.objects.len());
+    for o in input.delete.objects {
+        match version_ref(o.version_id.as_deref()) {
+            Ok(which) => keys.push((o.key, which)),
+            Err(err) => errors.push(Error {
+                code: Some(err.code().as_str().to_owned()),
+                key: Some(o.key),
+                message: err.message().map(str::to_owned),
+                version_id: o.version_id,
+            }),
+        }
     }
-    for (key, result) in results {
+    let bypass = input.bypass_governance_retention.unwrap_or(false);
+    let results = s3.service.delete_objects(&caller, &input.bucket, keys, bypass).await.s3()?;
+    for (key, which, result) in results {
+        let named = (which != VersionRef::Current).then(|| which.to_string());
         match result {
-            Ok(()) if quiet => {}
-            Ok(()) => deleted.push(DeletedObject { key: Some(key), ..Default::default() }),
+            Ok(_) if quiet => {}
+            Ok(done) => deleted.push(DeletedObject {
+                key: Some(key),
+                version_id: named,
+                delete_marker: done.delete_marker.then_some(true),
+                // A marker made by this delete: its own id.
+                delete_marker_version_id: (which == VersionRef::Current && done.delete_marker)
+                    .then(|| version_text(done.version))
+                    .flatten(),
+            }),
             Err(err) => {
                 let err = crate::error::to_s3(err);
                 errors.push(Error {
                     code: Some(err.code().as_str().to_owned()),
                     key: Some(key),
                     message: err.message().map(str::to_owned),
-                    version_id: None,
+                    version_id: named,
                 });
             }
         }
@@ -291,12 +309,13 @@ pub(crate) fn copy_source(
     range: Option<ByteRange>,
 ) -> S3Result<CopySource> {
     match source {
-        s3s::dto::CopySource::Bucket { bucket, key, version_id } => {
-            if version_id.as_deref().is_some_and(|v| v != "null") {
-                return Err(s3_error!(NoSuchVersion, "The specified version does not exist."));
-            }
-            Ok(CopySource { bucket: bucket.into(), key: key.into(), conditions, range })
-        }
+        s3s::dto::CopySource::Bucket { bucket, key, version_id } => Ok(CopySource {
+            bucket: bucket.into(),
+            key: key.into(),
+            version: version_ref(version_id.as_deref())?,
+            conditions,
+            range,
+        }),
         _ => Err(s3_error!(NotImplemented, "Copying from an access point is not supported")),
     }
 }
@@ -324,6 +343,11 @@ pub(crate) async fn copy_object(
         Some(other) => return Err(s3_error!(InvalidArgument, "Unknown metadata directive: {other}")),
     };
     let meta = convert::object_meta!(input);
+    let tags = match input.tagging_directive.as_ref().map(|d| d.as_str()) {
+        None | Some("COPY") => None,
+        Some("REPLACE") => Some(meta.tags.clone()),
+        Some(other) => return Err(s3_error!(InvalidArgument, "Unknown tagging directive: {other}")),
+    };
     let condition = put_condition(input.if_match, input.if_none_match)?;
     let dest = PutObject {
         bucket: input.bucket,
@@ -333,13 +357,15 @@ pub(crate) async fn copy_object(
         content_md5: None,
         condition,
     };
-    let (_, row) = s3.service.copy_object(&caller, source, dest, replace).await.s3()?;
+    let (source, written) = s3.service.copy_object(&caller, source, dest, replace, tags).await.s3()?;
     Ok(S3Response::new(CopyObjectOutput {
         copy_object_result: Some(CopyObjectResult {
-            e_tag: Some(etag(&row.meta.etag)),
-            last_modified: Some(timestamp(row.ts)),
+            e_tag: Some(etag(&written.row.meta.etag)),
+            last_modified: Some(timestamp(written.row.ts)),
             ..Default::default()
         }),
+        copy_source_version_id: version_text(source.version),
+        version_id: version_text(written.version),
         ..Default::default()
     }))
 }

@@ -18,7 +18,6 @@ pub(crate) struct WriteOptions<'a> {
     pub sse: Option<&'a str>,
     pub sse_customer: bool,
     pub sse_kms: bool,
-    pub tagging: bool,
     pub object_lock: bool,
     pub storage_class: Option<&'a str>,
 }
@@ -35,7 +34,6 @@ macro_rules! write_options {
             sse: $input.server_side_encryption.as_ref().map(|s| s.as_str()),
             sse_customer: $input.sse_customer_algorithm.is_some() || $input.sse_customer_key.is_some(),
             sse_kms: $input.ssekms_key_id.is_some() || $input.ssekms_encryption_context.is_some(),
-            tagging: $input.tagging.as_deref().is_some_and(|t| !t.is_empty()),
             object_lock: $input.object_lock_mode.is_some()
                 || $input.object_lock_retain_until_date.is_some()
                 || $input.object_lock_legal_hold_status.is_some(),
@@ -75,9 +73,6 @@ pub(crate) fn check_write(o: &WriteOptions<'_>) -> S3Result<()> {
     if o.object_lock {
         return Err(s3_error!(InvalidRequest, "Bucket is missing Object Lock Configuration"));
     }
-    if o.tagging {
-        return Err(s3_error!(NotImplemented, "Object tagging is not implemented."));
-    }
     if let Some(class) = o.storage_class
         && !STORAGE_CLASSES.contains(&class)
     {
@@ -97,7 +92,6 @@ mod tests {
             sse: None,
             sse_customer: false,
             sse_kms: false,
-            tagging: false,
             object_lock: false,
             storage_class: None,
         }
@@ -116,7 +110,6 @@ mod tests {
             WriteOptions { sse: Some("AES256"), ..plain() },
             WriteOptions { sse_customer: true, ..plain() },
             WriteOptions { sse_kms: true, ..plain() },
-            WriteOptions { tagging: true, ..plain() },
             WriteOptions { object_lock: true, ..plain() },
             WriteOptions { storage_class: Some("GLACIER"), ..plain() },
         ];

@@ -107,7 +107,12 @@ impl RaftLogStorage<C> for LogStore {
         // Pending first, as in `try_get_log_entries`.
         let pending = self.pending.lock().values().next_back().map(|(_, e)| e.log_id);
         let stored = match self.meta.raft_last_entry(self.group).map_err(io::Error::other)? {
-            Some((_, bytes)) => Some(decode::<EntryOf<C>>(&bytes)?.log_id),
+            // An entry's encoding starts with its log id: only that is read.
+            Some((_, bytes)) => Some(
+                postcard::take_from_bytes::<LogIdOf<C>>(&bytes)
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?
+                    .0,
+            ),
             None => None,
         };
         let last = match (stored, pending) {

@@ -83,6 +83,8 @@ fn index_name(c: &IndexCommand) -> &'static str {
         IndexCommand::AbortUpload { .. } => "AbortUpload",
         IndexCommand::Close { .. } => "Close",
         IndexCommand::Reopen { .. } => "Reopen",
+        IndexCommand::DeleteVersion { .. } => "DeleteVersion",
+        IndexCommand::UpdateVersion { .. } => "UpdateVersion",
     }
 }
 

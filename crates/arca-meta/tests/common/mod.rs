@@ -37,6 +37,9 @@ pub fn bucket_row(name: &str, micros: u64) -> BucketRow {
         grants: Vec::new(),
         ts: ts(micros),
         deleted: false,
+        versioning: Default::default(),
+        tags: Vec::new(),
+        object_lock: None,
     }
 }
 
