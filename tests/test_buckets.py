@@ -218,14 +218,11 @@ def test_location_constraint_must_match_the_region(s3):
     assert name not in bucket_names(s3)
 
 
-def test_bucket_acls_and_object_lock_are_refused(s3):
+def test_public_bucket_acls_are_refused(s3):
     name = unique_name("acl")
     with pytest.raises(ClientError) as e:
         s3.create_bucket(Bucket=name, ACL="public-read")
     assert error_of(e) == ("AccessControlListNotSupported", 400)
-    with pytest.raises(ClientError) as e:
-        s3.create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
-    assert error_of(e) == ("NotImplemented", 501)
     assert name not in bucket_names(s3)
     s3.create_bucket(Bucket=name, ACL="private")
     assert name in bucket_names(s3)

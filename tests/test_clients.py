@@ -1,17 +1,20 @@
 """Real clients against the real server: the aws cli (s3 cp / sync / ls /
 rm, a multipart upload of 100+ MiB, s3api calls), boto3's managed
-transfers, rclone (sync and check of a tree) and s3cmd (put / get / ls)."""
+transfers, rclone (sync and check of a tree), s3cmd (put / get / ls) and
+restic (backup and restore into a locked, versioned bucket)."""
 
 import hashlib
 import json
 import os
+import random
 import re
+import shutil
 from pathlib import Path
 
 import boto3.s3.transfer
 import pytest
 
-from conftest import keys_of, unique_name
+from conftest import ROOT_ACCESS_KEY, ROOT_SECRET_KEY, Tool, keys_of, tool_env, unique_name
 
 MiB = 1024 * 1024
 
@@ -284,3 +287,55 @@ class TestS3cmd:
         assert keys_of(s3, bucket) == sorted((f"t/{k}" for k in files), key=lambda k: k.encode())
         for rel, data in files.items():
             assert s3.get_object(Bucket=bucket, Key=f"t/{rel}")["Body"].read() == data, rel
+
+
+def test_restic_backs_up_to_a_locked_versioned_bucket_and_restores(s3, server, tmp_path):
+    """restic (Debian's) keeps a repository in a bucket with versioning and
+    Object Lock (a default GOVERNANCE retention): init, two backups, check,
+    forget and prune (its deletes become delete markers; locked versions
+    stay), and a restore byte-identical to the source."""
+    exe = shutil.which("restic")
+    if exe is None:
+        pytest.fail("restic is not installed (scripts/test installs it from apt)")
+    bucket = unique_name("restic")
+    s3.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
+    rule = {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 1}}
+    s3.put_object_lock_configuration(Bucket=bucket, ObjectLockConfiguration={"ObjectLockEnabled": "Enabled", "Rule": rule})
+    env = tool_env(
+        tmp_path,
+        AWS_ACCESS_KEY_ID=ROOT_ACCESS_KEY,
+        AWS_SECRET_ACCESS_KEY=ROOT_SECRET_KEY,
+        RESTIC_PASSWORD="correct horse battery staple",
+        RESTIC_REPOSITORY=f"s3:{server.endpoint}/{bucket}",
+        RESTIC_CACHE_DIR=str(tmp_path / "cache"),
+    )
+    restic = Tool(exe, env)
+    source = tmp_path / "data"
+    (source / "docs").mkdir(parents=True)
+    rng = random.Random(7)
+    files = {
+        "docs/small.txt": b"hello restic\n" * 10,
+        "docs/empty": b"",
+        "big.bin": rng.randbytes(9 << 20),  # several packs
+        "unicode-ü.txt": "ünïcode\n".encode(),
+    }
+    for name, data in files.items():
+        (source / name).write_bytes(data)
+    restic("init")
+    restic("backup", "--quiet", str(source))
+    (source / "docs/small.txt").write_bytes(b"changed\n")
+    restic("backup", "--quiet", str(source))
+    restic("check")
+    restic("forget", "--keep-last", "1", "--prune")
+    restic("check", "--read-data")
+
+    target = tmp_path / "restored"
+    restic("restore", "latest", "--target", str(target))
+    restored = target / source.relative_to("/")
+    files["docs/small.txt"] = b"changed\n"
+    for name, data in files.items():
+        assert (restored / name).read_bytes() == data, name
+    # What restic deleted is only hidden: every version is still kept.
+    versions = s3.list_object_versions(Bucket=bucket)
+    assert versions.get("DeleteMarkers"), "restic's deletes left delete markers"
+    assert all(v["IsLatest"] is False for v in versions["Versions"] if v["Key"].startswith("locks/"))

@@ -6,7 +6,7 @@
 
 use arca_cluster::{ClusterError, IndexAnswer, IndexQuery};
 use arca_meta::raft::CatalogCommand;
-use arca_meta::{BucketRow, MetaError};
+use arca_meta::{BucketRow, MetaError, ObjectLock, Versioning};
 use arca_types::ObjectId;
 
 use crate::error::{ObjectError, ObjectResult};
@@ -22,9 +22,15 @@ impl Caller {
 
 impl ObjectService {
     /// Creates `name`, owned by the caller, in this service's region, with
-    /// its index range. Of two concurrent creations of one name on any
-    /// gateways, exactly one succeeds (the catalog's log orders them).
-    pub async fn create_bucket(&self, caller: &Caller, name: &str) -> ObjectResult<BucketRow> {
+    /// its index range; with `object_lock`, versioned and lockable from the
+    /// start. Of two concurrent creations of one name on any gateways,
+    /// exactly one succeeds (the catalog's log orders them).
+    pub async fn create_bucket(
+        &self,
+        caller: &Caller,
+        name: &str,
+        object_lock: bool,
+    ) -> ObjectResult<BucketRow> {
         validate_bucket_name(name)?;
         let now = self.clock().now();
         let row = BucketRow {
@@ -36,9 +42,9 @@ impl ObjectService {
             grants: Vec::new(),
             ts: now,
             deleted: false,
-            versioning: Default::default(),
+            versioning: if object_lock { Versioning::Enabled } else { Versioning::Unversioned },
             tags: Vec::new(),
-            object_lock: None,
+            object_lock: object_lock.then(ObjectLock::default),
         };
         match self.cluster().create_bucket(row.clone()).await {
             Ok(()) => Ok(row),

@@ -22,6 +22,10 @@ pub enum ObjectError {
     NoSuchVersion,
     #[error("{0}")]
     InvalidTag(String),
+    #[error("{0}")]
+    InvalidBucketState(String),
+    #[error("Object Lock configuration does not exist for this bucket")]
+    ObjectLockConfigurationNotFound,
     /// Object Lock keeps the version: S3 answers AccessDenied.
     #[error("Access Denied because object protected by object lock: {0}")]
     ObjectLocked(String),

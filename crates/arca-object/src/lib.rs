@@ -13,6 +13,7 @@ mod conditions;
 mod error;
 mod keys;
 mod list;
+mod lock;
 mod maintenance;
 mod multipart;
 mod names;
@@ -30,13 +31,15 @@ use arca_cluster::{BlobPlacement, Cluster};
 use arca_types::Clock;
 
 pub use arca_meta::{
-    BucketRow, BucketStats, KeyRow, ListEntry, ListPage, ListQuery, ManifestPart, ObjectBody, ObjectMeta,
-    ObjectRow, ObjectSummary, PartRow, PutCondition, UploadListPage, UploadListQuery, UploadRow,
-    VersionListEntry, VersionListPage, VersionListQuery, VersionSummary, Versioning,
+    BucketRow, BucketStats, DefaultRetention, KeyRow, ListEntry, ListPage, ListQuery, LockMode, ManifestPart,
+    ObjectBody, ObjectLock, ObjectMeta, ObjectRow, ObjectSummary, PartRow, PutCondition, Retention,
+    RetentionPeriod, UploadListPage, UploadListQuery, UploadRow, VersionListEntry, VersionListPage,
+    VersionListQuery, VersionSummary, Versioning,
 };
 pub use conditions::{Conditions, etag_matches};
 pub use error::{ObjectError, ObjectResult, StdError};
 pub use keys::{generate_access_key, generate_secret_key};
+pub use lock::{lock_mode, retain_until, validate_default_retention};
 pub use maintenance::{MaintenanceConfig, start_maintenance};
 pub use multipart::{CompletedPart, MAX_PART_NUMBER, MIN_PART_SIZE};
 pub use names::{validate_bucket_name, validate_key};

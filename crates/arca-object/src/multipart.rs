@@ -64,6 +64,9 @@ impl ObjectService {
         let bucket = self.bucket(caller, bucket).await?;
         let now = self.clock().now();
         meta.owner = caller.access_key.clone();
+        // Checked now as S3 does; the default retention is given at
+        // completion, when the version is made.
+        crate::lock::lock_new_version(&bucket, &mut meta.clone(), now)?;
         let row = UploadRow {
             bucket: bucket.id,
             key: key.to_owned(),
@@ -215,9 +218,10 @@ impl ObjectService {
         }
         let size = parts.iter().map(|p| p.size).sum();
         let etag = format!("\"{}-{}\"", hex::encode(md5_of_md5s.finalize()), parts.len());
-        let meta =
+        let mut meta =
             ObjectMeta { size, etag, owner: caller.access_key.clone(), checksums: Vec::new(), ..upload.meta };
         let ts = self.clock().now();
+        crate::lock::lock_new_version(&bucket, &mut meta, ts)?;
         let version = version_for(&bucket, ts);
         let row = ObjectRow {
             bucket: upload.bucket,

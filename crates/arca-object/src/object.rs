@@ -12,6 +12,7 @@ use futures::{Stream, StreamExt, stream};
 
 use crate::conditions::Conditions;
 use crate::error::{ObjectError, ObjectResult, StdError};
+use crate::lock::lock_new_version;
 use crate::names::validate_key;
 use crate::read::{BodyStream, read_body};
 use crate::versions::{Deleted, VersionRef, version_for};
@@ -178,9 +179,10 @@ impl ObjectService {
                 }],
             }),
         };
-        let meta =
+        let mut meta =
             ObjectMeta { size: written.size, etag, owner: caller.access_key.clone(), checksums, ..req.meta };
         let ts = self.clock().now();
+        lock_new_version(bucket, &mut meta, ts)?;
         let version = version_for(bucket, ts);
         let row = ObjectRow { bucket: bucket.id, key: req.key, version, ts, deleted: false, meta, body };
         let row = self.commit_row(row, req.condition).await?;
@@ -305,7 +307,9 @@ impl ObjectService {
         }
         let mut read = self.open_copy_source(caller, &source, None).await?;
         if !replace_meta {
-            dest.meta = ObjectMeta { checksums: Vec::new(), ..read.row.meta.clone() };
+            // The lock of the copy is the request's, never the source's.
+            let (retention, legal_hold) = (dest.meta.retention, dest.meta.legal_hold);
+            dest.meta = ObjectMeta { checksums: Vec::new(), retention, legal_hold, ..read.row.meta.clone() };
         }
         // Tags follow their own directive: the source's unless replaced.
         dest.meta.tags = tags.unwrap_or_else(|| read.row.meta.tags.clone());

@@ -100,6 +100,12 @@ impl ObjectService {
         if state == Versioning::Unversioned {
             return Err(ObjectError::MalformedXml);
         }
+        if state == Versioning::Suspended && bucket.object_lock.is_some() {
+            return Err(ObjectError::InvalidBucketState(
+                "An Object Lock configuration is present on this bucket, so the versioning state cannot be changed."
+                    .into(),
+            ));
+        }
         if bucket.versioning == state {
             return Ok(());
         }

@@ -46,7 +46,7 @@ async fn copies_above_five_gib_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let svc = service(dir.path()).await;
     let root = Caller { access_key: "root".into(), is_root: true };
-    let bucket = svc.create_bucket(&root, "big").await.unwrap();
+    let bucket = svc.create_bucket(&root, "big", false).await.unwrap();
     let size = 6 << 30;
     let part = ManifestPart {
         part_number: 0,

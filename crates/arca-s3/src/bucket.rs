@@ -47,9 +47,7 @@ pub(crate) async fn create_bucket(
         || input.grant_write.is_some()
         || input.grant_write_acp.is_some();
     unsupported::check_acl(input.acl.as_ref().map(|a| a.as_str()), grants)?;
-    if input.object_lock_enabled_for_bucket == Some(true) {
-        return Err(s3_error!(NotImplemented, "Object Lock is not implemented."));
-    }
+    let object_lock = input.object_lock_enabled_for_bucket == Some(true);
     let region = &s3.service.config().region;
     if let Some(constraint) = req.input.create_bucket_configuration.and_then(|c| c.location_constraint)
         && constraint.as_str() != region.as_str()
@@ -59,7 +57,7 @@ pub(crate) async fn create_bucket(
             "The specified location-constraint is not valid; this endpoint serves {region}"
         ));
     }
-    let bucket = s3.service.create_bucket(&caller, &req.input.bucket).await.s3()?;
+    let bucket = s3.service.create_bucket(&caller, &req.input.bucket, object_lock).await.s3()?;
     Ok(S3Response::new(CreateBucketOutput {
         location: Some(format!("/{}", bucket.name)),
         ..Default::default()

@@ -50,6 +50,9 @@ macro_rules! object_meta {
             metadata: $input.metadata,
             tagging: $input.tagging,
             website_redirect: $input.website_redirect_location,
+            lock_mode: $input.object_lock_mode.map(|m| m.as_str().to_owned()),
+            lock_until: $input.object_lock_retain_until_date,
+            legal_hold: $input.object_lock_legal_hold_status.map(|s| s.as_str().to_owned()),
         }
         .into_meta()?
     };
@@ -68,6 +71,11 @@ pub(crate) struct ObjectMetaFields {
     /// x-amz-tagging, a URL query string.
     pub tagging: Option<String>,
     pub website_redirect: Option<String>,
+    /// x-amz-object-lock-mode and -retain-until-date (both or neither).
+    pub lock_mode: Option<String>,
+    pub lock_until: Option<dto::Timestamp>,
+    /// x-amz-object-lock-legal-hold: ON or OFF.
+    pub legal_hold: Option<String>,
 }
 
 impl ObjectMetaFields {
@@ -87,6 +95,26 @@ impl ObjectMetaFields {
                 "The website redirect location must have a prefix of 'http://' or 'https://' or '/'."
             ));
         }
+        let retention = match (self.lock_mode.as_deref(), system_time(self.lock_until)) {
+            (None, None) => None,
+            (Some(mode), Some(until)) => Some(retention(mode, until)?),
+            _ => {
+                return Err(s3s::s3_error!(
+                    InvalidArgument,
+                    "x-amz-object-lock-retain-until-date and x-amz-object-lock-mode must both be supplied"
+                ));
+            }
+        };
+        let legal_hold = match self.legal_hold.as_deref() {
+            None | Some("OFF") => false,
+            Some("ON") => true,
+            Some(other) => {
+                return Err(s3s::s3_error!(
+                    InvalidArgument,
+                    "Legal Hold must be either of 'ON' or 'OFF': {other}"
+                ));
+            }
+        };
         Ok(ObjectMeta {
             content_type: self.content_type,
             content_encoding: stored_content_encoding(self.content_encoding),
@@ -98,8 +126,25 @@ impl ObjectMetaFields {
             user,
             tags,
             website_redirect: self.website_redirect,
+            retention,
+            legal_hold,
             ..ObjectMeta::default()
         })
+    }
+}
+
+/// A retention from its mode's name and its end.
+pub(crate) fn retention(mode: &str, until: std::time::SystemTime) -> s3s::S3Result<arca_object::Retention> {
+    let mode = arca_object::lock_mode(mode).s3()?;
+    let until_micros = until.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64);
+    Ok(arca_object::Retention { mode, until_micros })
+}
+
+/// A retention's mode as S3 names it.
+pub(crate) fn mode_name(mode: arca_object::LockMode) -> &'static str {
+    match mode {
+        arca_object::LockMode::Governance => "GOVERNANCE",
+        arca_object::LockMode::Compliance => "COMPLIANCE",
     }
 }
 

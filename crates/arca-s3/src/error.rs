@@ -14,6 +14,8 @@ pub(crate) fn to_s3(err: ObjectError) -> S3Error {
         ObjectError::NoSuchVersion => C::NoSuchVersion,
         ObjectError::InvalidTag(_) => C::InvalidTag,
         ObjectError::ObjectLocked(_) => C::AccessDenied,
+        ObjectError::InvalidBucketState(_) => C::InvalidBucketState,
+        ObjectError::ObjectLockConfigurationNotFound => C::ObjectLockConfigurationNotFoundError,
         ObjectError::BadRequest(_) => {
             // Not in s3s's table of codes: S3 answers too many tags with it.
             let mut e = S3Error::with_message(C::Custom("BadRequest".into()), err.to_string());

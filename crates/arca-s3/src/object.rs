@@ -184,6 +184,11 @@ macro_rules! object_headers {
             cache_control: meta.cache_control.clone(),
             expires: meta.expires.clone(),
             website_redirect_location: meta.website_redirect.clone(),
+            object_lock_mode: meta.retention.map(|r| ObjectLockMode::from(convert::mode_name(r.mode).to_owned())),
+            object_lock_retain_until_date: meta.retention.map(|r| Timestamp::from(arca_object::retain_until(&r))),
+            object_lock_legal_hold_status: meta
+                .legal_hold
+                .then(|| ObjectLockLegalHoldStatus::from(ObjectLockLegalHoldStatus::ON.to_owned())),
             e_tag: Some(etag(&meta.etag)),
             last_modified: Some(timestamp($read.row.ts)),
             version_id: version_text($read.version),

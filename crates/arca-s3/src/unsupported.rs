@@ -18,7 +18,6 @@ pub(crate) struct WriteOptions<'a> {
     pub sse: Option<&'a str>,
     pub sse_customer: bool,
     pub sse_kms: bool,
-    pub object_lock: bool,
     pub storage_class: Option<&'a str>,
 }
 
@@ -34,9 +33,6 @@ macro_rules! write_options {
             sse: $input.server_side_encryption.as_ref().map(|s| s.as_str()),
             sse_customer: $input.sse_customer_algorithm.is_some() || $input.sse_customer_key.is_some(),
             sse_kms: $input.ssekms_key_id.is_some() || $input.ssekms_encryption_context.is_some(),
-            object_lock: $input.object_lock_mode.is_some()
-                || $input.object_lock_retain_until_date.is_some()
-                || $input.object_lock_legal_hold_status.is_some(),
             storage_class: $input.storage_class.as_ref().map(|c| c.as_str()),
         }
     };
@@ -70,9 +66,6 @@ pub(crate) fn check_write(o: &WriteOptions<'_>) -> S3Result<()> {
     if o.sse.is_some() || o.sse_customer || o.sse_kms {
         return Err(s3_error!(NotImplemented, "Server-side encryption is not implemented."));
     }
-    if o.object_lock {
-        return Err(s3_error!(InvalidRequest, "Bucket is missing Object Lock Configuration"));
-    }
     if let Some(class) = o.storage_class
         && !STORAGE_CLASSES.contains(&class)
     {
@@ -92,7 +85,6 @@ mod tests {
             sse: None,
             sse_customer: false,
             sse_kms: false,
-            object_lock: false,
             storage_class: None,
         }
     }
@@ -110,7 +102,6 @@ mod tests {
             WriteOptions { sse: Some("AES256"), ..plain() },
             WriteOptions { sse_customer: true, ..plain() },
             WriteOptions { sse_kms: true, ..plain() },
-            WriteOptions { object_lock: true, ..plain() },
             WriteOptions { storage_class: Some("GLACIER"), ..plain() },
         ];
         for o in &refused {
