@@ -238,6 +238,7 @@ pub mod v1 {
                 versioning: Versioning::Unversioned,
                 tags: Vec::new(),
                 object_lock: None,
+                attrs: Vec::new(),
             }
         }
     }

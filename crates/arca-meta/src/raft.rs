@@ -239,7 +239,7 @@ pub enum CatalogCommand {
 pub enum CatalogOutcome {
     Done,
     /// The bucket a deletion removed.
-    Bucket(BucketRow),
+    Bucket(Box<BucketRow>),
     /// Whether a deleted key existed.
     KeyDeleted(bool),
 }
@@ -833,7 +833,7 @@ fn run_catalog(txn: &mut Txn<'_>, command: CatalogCommand) -> Result<CatalogOutc
             for key in cluster {
                 txn.remove(Table::Cluster, key);
             }
-            Ok(CatalogOutcome::Bucket(live))
+            Ok(CatalogOutcome::Bucket(Box::new(live)))
         }
         CatalogCommand::PutKey { row } => {
             keys::check_name(&row.access_key)?;

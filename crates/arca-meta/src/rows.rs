@@ -46,6 +46,25 @@ pub struct BucketRow {
     pub tags: Vec<(String, String)>,
     /// S3 Object Lock: `Some` once enabled (it cannot be disabled).
     pub object_lock: Option<ObjectLock>,
+    /// The bucket's other sub-resources as the documents that configure
+    /// them, by name (`cors`, `policy`, ...; see [`BucketRow::attr`]): new
+    /// ones are added without changing the row's layout.
+    pub attrs: Vec<(String, String)>,
+}
+
+impl BucketRow {
+    /// The document of sub-resource `name`, if set.
+    pub fn attr(&self, name: &str) -> Option<&str> {
+        self.attrs.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    /// Sets (or, with `None`, removes) the document of sub-resource `name`.
+    pub fn set_attr(&mut self, name: &str, value: Option<String>) {
+        self.attrs.retain(|(n, _)| n != name);
+        if let Some(value) = value {
+            self.attrs.push((name.to_owned(), value));
+        }
+    }
 }
 
 /// A bucket's Object Lock configuration.

@@ -460,6 +460,7 @@ fn sigkill_keeps_acknowledged_writes_and_nothing_half_visible() {
             versioning: Default::default(),
             tags: Vec::new(),
             object_lock: None,
+            attrs: Vec::new(),
         };
         store.create_bucket(row.clone()).unwrap();
         row.id

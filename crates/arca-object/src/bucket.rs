@@ -45,6 +45,7 @@ impl ObjectService {
             versioning: if object_lock { Versioning::Enabled } else { Versioning::Unversioned },
             tags: Vec::new(),
             object_lock: object_lock.then(ObjectLock::default),
+            attrs: Vec::new(),
         };
         match self.cluster().create_bucket(row.clone()).await {
             Ok(()) => Ok(row),
@@ -102,6 +103,22 @@ impl ObjectService {
         bucket.ts = self.clock().now();
         self.cluster().catalog_write(CatalogCommand::UpdateBucket { row: bucket.clone() }).await?;
         Ok(bucket)
+    }
+
+    /// Sets (or, with `None`, removes) a sub-resource document of a bucket
+    /// the caller owns.
+    pub(crate) async fn set_bucket_attr(
+        &self,
+        caller: &Caller,
+        name: &str,
+        attr: &str,
+        document: Option<String>,
+    ) -> ObjectResult<()> {
+        let mut bucket = self.owned_bucket(caller, name).await?;
+        bucket.set_attr(attr, document);
+        bucket.ts = self.clock().now();
+        self.cluster().catalog_write(CatalogCommand::UpdateBucket { row: bucket }).await?;
+        Ok(())
     }
 
     /// Objects, bytes and live uploads of a bucket.

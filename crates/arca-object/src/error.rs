@@ -24,6 +24,8 @@ pub enum ObjectError {
     InvalidTag(String),
     #[error("{0}")]
     InvalidBucketState(String),
+    #[error("The CORS configuration does not exist")]
+    NoSuchCorsConfiguration,
     #[error("Object Lock configuration does not exist for this bucket")]
     ObjectLockConfigurationNotFound,
     /// Object Lock keeps the version: S3 answers AccessDenied.

@@ -10,6 +10,7 @@
 
 mod bucket;
 mod conditions;
+mod cors;
 mod error;
 mod keys;
 mod list;
@@ -37,6 +38,7 @@ pub use arca_meta::{
     VersionListQuery, VersionSummary, Versioning,
 };
 pub use conditions::{Conditions, etag_matches};
+pub use cors::{CorsGrant, CorsRule, MAX_CORS_RULES, match_rule};
 pub use error::{ObjectError, ObjectResult, StdError};
 pub use keys::{generate_access_key, generate_secret_key};
 pub use lock::{lock_mode, retain_until, validate_default_retention};

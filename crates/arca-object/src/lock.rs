@@ -197,6 +197,7 @@ mod tests {
             versioning: Versioning::Enabled,
             tags: vec![],
             object_lock: lock,
+            attrs: Vec::new(),
         }
     }
 

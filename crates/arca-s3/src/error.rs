@@ -15,6 +15,7 @@ pub(crate) fn to_s3(err: ObjectError) -> S3Error {
         ObjectError::InvalidTag(_) => C::InvalidTag,
         ObjectError::ObjectLocked(_) => C::AccessDenied,
         ObjectError::InvalidBucketState(_) => C::InvalidBucketState,
+        ObjectError::NoSuchCorsConfiguration => C::NoSuchCORSConfiguration,
         ObjectError::ObjectLockConfigurationNotFound => C::ObjectLockConfigurationNotFoundError,
         ObjectError::BadRequest(_) => {
             // Not in s3s's table of codes: S3 answers too many tags with it.

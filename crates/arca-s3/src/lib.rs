@@ -13,6 +13,7 @@ mod body;
 mod bucket;
 mod checksum;
 mod convert;
+mod cors;
 mod error;
 mod list;
 mod lock;
@@ -105,6 +106,7 @@ impl ArcaS3 {
 #[derive(Clone)]
 pub struct Gateway {
     s3: S3Service,
+    service: ObjectService,
     /// The base domain of virtual-hosted-style requests, if any.
     domain: Option<String>,
 }
@@ -115,6 +117,20 @@ impl hyper::service::Service<http::Request<hyper::body::Incoming>> for Gateway {
     type Future = BoxFuture<'static, Result<Self::Response, Self::Error>>;
 
     fn call(&self, mut req: http::Request<hyper::body::Incoming>) -> Self::Future {
+        // CORS: a preflight is answered from the bucket's rules alone; an
+        // actual cross-origin request gets its rule's headers afterwards.
+        let origin = req.headers().get("origin").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let cors_bucket = origin.is_some().then(|| cors::bucket_of(&req, self.domain.as_deref())).flatten();
+        if req.method() == http::Method::OPTIONS {
+            let service = self.service.clone();
+            let headers = req.headers().clone();
+            return Box::pin(async move { Ok(cors::preflight(&service, cors_bucket, &headers).await) });
+        }
+        if is_form_without_length(&req) {
+            return Box::pin(async { Ok(missing_length()) });
+        }
+        let method = req.method().clone();
+        let service = self.service.clone();
         canonical_v2_bucket_path(&mut req, self.domain.as_deref());
         let headers = req.headers();
         let continue_expected = headers
@@ -133,9 +149,34 @@ impl hyper::service::Service<http::Request<hyper::body::Incoming>> for Gateway {
             if continue_expected && (empty_body || !resp.status().is_success()) {
                 resp.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
             }
+            if let Some(origin) = origin {
+                cors::decorate(&service, cors_bucket, &origin, &method, resp.headers_mut()).await;
+            }
             Ok(resp)
         })
     }
+}
+
+/// A browser form upload (POST Object) must declare its length: the file
+/// is the form's last field, so its size is the body's less the fields
+/// before it and the upload streams; without a length s3s would gather the
+/// whole file in memory to learn its size.
+fn is_form_without_length<B>(req: &http::Request<B>) -> bool {
+    req.method() == http::Method::POST
+        && !req.headers().contains_key(http::header::CONTENT_LENGTH)
+        && req
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().to_ascii_lowercase().starts_with(b"multipart/form-data"))
+}
+
+fn missing_length() -> s3s::HttpResponse {
+    let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>MissingContentLength</Code>\
+                <Message>You must provide the Content-Length HTTP header.</Message></Error>";
+    let mut resp = http::Response::new(s3s::Body::from(body.to_owned()));
+    *resp.status_mut() = http::StatusCode::LENGTH_REQUIRED;
+    resp.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/xml"));
+    resp
 }
 
 /// Builds the hyper service that answers S3 and admin requests.
@@ -155,12 +196,13 @@ pub fn build(service: ObjectService, config: &GatewayConfig) -> Result<Gateway, 
     builder.set_config(Arc::new(StaticConfigProvider::new(Arc::new(s3_config))));
     builder.set_auth(auth::KeyAuth { service: service.clone() });
     builder.set_access(auth::KeyAccess { service: service.clone() });
+    let service_for_cors = service.clone();
     builder.set_route(admin::AdminRoute { service });
     if let Some(domain) = &config.domain {
         let host = SingleDomain::new(domain).map_err(|e| format!("invalid domain {domain:?}: {e}"))?;
         builder.set_host(host.with_cname_fallback(false));
     }
-    Ok(Gateway { s3: builder.build(), domain: config.domain.clone() })
+    Ok(Gateway { s3: builder.build(), service: service_for_cors, domain: config.domain.clone() })
 }
 
 /// Signature Version 2 clients (botocore, s3cmd, the Java SDK) sign a
@@ -282,6 +324,27 @@ impl S3 for ArcaS3 {
         req: S3Request<GetObjectLegalHoldInput>,
     ) -> S3Result<S3Response<GetObjectLegalHoldOutput>> {
         lock::get_object_legal_hold(self, req).await
+    }
+
+    async fn put_bucket_cors(
+        &self,
+        req: S3Request<PutBucketCorsInput>,
+    ) -> S3Result<S3Response<PutBucketCorsOutput>> {
+        cors::put_bucket_cors(self, req).await
+    }
+
+    async fn get_bucket_cors(
+        &self,
+        req: S3Request<GetBucketCorsInput>,
+    ) -> S3Result<S3Response<GetBucketCorsOutput>> {
+        cors::get_bucket_cors(self, req).await
+    }
+
+    async fn delete_bucket_cors(
+        &self,
+        req: S3Request<DeleteBucketCorsInput>,
+    ) -> S3Result<S3Response<DeleteBucketCorsOutput>> {
+        cors::delete_bucket_cors(self, req).await
     }
 
     async fn put_object_tagging(

@@ -40,6 +40,7 @@ pub fn bucket_row(name: &str, micros: u64) -> BucketRow {
         versioning: Default::default(),
         tags: Vec::new(),
         object_lock: None,
+        attrs: Vec::new(),
     }
 }
 
