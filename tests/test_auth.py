@@ -454,8 +454,6 @@ class TestAnonymous:
 def test_unimplemented_operations(s3, bucket):
     s3.put_object(Bucket=bucket, Key="obj", Body=b"body")
     calls = [
-        lambda: s3.put_bucket_policy(Bucket=bucket, Policy='{"Version": "2012-10-17", "Statement": []}'),
-        lambda: s3.get_bucket_policy(Bucket=bucket),
         lambda: s3.get_bucket_lifecycle_configuration(Bucket=bucket),
     ]
     for call in calls:

@@ -16,7 +16,10 @@ use crate::{Caller, ObjectService};
 impl Caller {
     /// Whether this caller may read and write `bucket`.
     pub fn may_use(&self, bucket: &BucketRow) -> bool {
-        self.is_root || bucket.owner == self.access_key || bucket.grants.contains(&self.access_key)
+        self.is_root
+            || (!self.is_anonymous()
+                && (bucket.owner == self.access_key || bucket.grants.contains(&self.access_key)))
+            || self.policy_bucket.as_deref() == Some(bucket.name.as_str())
     }
 }
 
@@ -32,6 +35,9 @@ impl ObjectService {
         object_lock: bool,
     ) -> ObjectResult<BucketRow> {
         validate_bucket_name(name)?;
+        if caller.is_anonymous() {
+            return Err(ObjectError::AccessDenied);
+        }
         let now = self.clock().now();
         let row = BucketRow {
             name: name.to_owned(),

@@ -24,6 +24,17 @@ pub enum ObjectError {
     InvalidTag(String),
     #[error("{0}")]
     InvalidBucketState(String),
+    #[error("{0}")]
+    MalformedPolicy(String),
+    #[error("The bucket policy does not exist")]
+    NoSuchBucketPolicy,
+    #[error("The public access block configuration was not found")]
+    NoSuchPublicAccessBlockConfiguration,
+    #[error("The bucket ownership controls were not found")]
+    OwnershipControlsNotFound,
+    /// AccessDenied with a message that says why.
+    #[error("{0}")]
+    AccessDeniedBecause(String),
     #[error("The CORS configuration does not exist")]
     NoSuchCorsConfiguration,
     #[error("Object Lock configuration does not exist for this bucket")]

@@ -8,6 +8,7 @@
 //! none of the wire format, nor where the leaders and copies are: a single
 //! node is a cluster of one and runs exactly this code.
 
+mod access;
 mod bucket;
 mod conditions;
 mod cors;
@@ -31,6 +32,7 @@ use std::time::Duration;
 use arca_cluster::{BlobPlacement, Cluster};
 use arca_types::Clock;
 
+pub use access::{OWNERSHIP_SETTINGS, PublicAccessBlock, Verdict};
 pub use arca_meta::{
     BucketRow, BucketStats, DefaultRetention, KeyRow, ListEntry, ListPage, ListQuery, LockMode, ManifestPart,
     ObjectBody, ObjectLock, ObjectMeta, ObjectRow, ObjectSummary, PartRow, PutCondition, Retention,
@@ -57,12 +59,31 @@ pub use write::MAX_OBJECT_SIZE;
 use reclaim::Reclaimer;
 use write::BodyWriter;
 
-/// Who is making a request: an authenticated access key.
+/// Who is making a request: an authenticated access key, or no one
+/// (an anonymous request, served only where a bucket policy allows it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
+    /// Empty for an anonymous request.
     pub access_key: String,
     /// The root key may touch every bucket and manage keys.
     pub is_root: bool,
+    /// The bucket whose policy allowed this request (the access check
+    /// decided it for this request's action on this bucket alone).
+    pub policy_bucket: Option<String>,
+}
+
+impl Caller {
+    pub fn key(access_key: String, is_root: bool) -> Caller {
+        Caller { access_key, is_root, policy_bucket: None }
+    }
+
+    pub fn anonymous() -> Caller {
+        Caller::key(String::new(), false)
+    }
+
+    pub fn is_anonymous(&self) -> bool {
+        self.access_key.is_empty()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -104,13 +125,16 @@ struct Inner {
     clock: Arc<Clock>,
     config: ObjectConfig,
     reclaimer: Reclaimer,
+    policies: access::PolicyCache,
 }
 
 impl ObjectService {
     /// Must be called inside a tokio runtime (it starts the reclaimer task).
     pub fn new(cluster: Arc<Cluster>, clock: Arc<Clock>, config: ObjectConfig) -> Self {
         let reclaimer = Reclaimer::start(cluster.blobs().clone(), config.reclaim_grace);
-        ObjectService { inner: Arc::new(Inner { cluster, clock, config, reclaimer }) }
+        ObjectService {
+            inner: Arc::new(Inner { cluster, clock, config, reclaimer, policies: Default::default() }),
+        }
     }
 
     pub fn config(&self) -> &ObjectConfig {

@@ -81,6 +81,17 @@ impl ObjectService {
         Ok((row.meta.tags, VersionRef::reported(&bucket, row.version)))
     }
 
+    /// The tags of `key`'s current version, for a bucket policy's
+    /// `s3:ExistingObjectTag` conditions (read before access is decided;
+    /// none when the key has no readable current version).
+    pub async fn current_tags(&self, bucket: &BucketRow, key: &str) -> ObjectResult<Tags> {
+        match self.readable_version(bucket, key, VersionRef::Current).await {
+            Ok(row) => Ok(row.meta.tags),
+            Err(ObjectError::NoSuchKey | ObjectError::DeleteMarker { .. }) => Ok(Vec::new()),
+            Err(err) => Err(err),
+        }
+    }
+
     /// PutBucketTagging (empty `tags`: DeleteBucketTagging). Only the owner
     /// (or root) may.
     pub async fn set_bucket_tags(&self, caller: &Caller, name: &str, tags: Tags) -> ObjectResult<()> {

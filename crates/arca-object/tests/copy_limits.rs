@@ -45,7 +45,7 @@ async fn service(dir: &std::path::Path) -> ObjectService {
 async fn copies_above_five_gib_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let svc = service(dir.path()).await;
-    let root = Caller { access_key: "root".into(), is_root: true };
+    let root = Caller::key("root".into(), true);
     let bucket = svc.create_bucket(&root, "big", false).await.unwrap();
     let size = 6 << 30;
     let part = ManifestPart {

@@ -129,7 +129,7 @@ impl S3Route for AdminRoute {
             .await
             .s3()?
             .ok_or_else(|| s3_error!(InvalidAccessKeyId))?;
-        let caller = Caller { access_key: key.access_key, is_root: key.is_root };
+        let caller = Caller::key(key.access_key, key.is_root);
         let path = req.uri.path().strip_prefix(ADMIN_PREFIX).unwrap_or_default().to_owned();
         let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
 

@@ -1,14 +1,19 @@
-//! Who is calling: s3s verifies the SigV4 signature with the secret we look
-//! up here, then the access check turns the access key into a `Caller` that
-//! every operation finds in the request's extensions.
+//! Who is calling and whether they may: s3s verifies the signature with
+//! the secret we look up here, then the access check turns the access key
+//! (or its absence) into a `Caller`, decides the request against the
+//! bucket's policy, and leaves the caller in the request's extensions for
+//! every operation to find.
 //!
 //! The access check is also the last hook before s3s reads a whole XML body
 //! into memory, so it refuses one that declares more than the limit there.
 
-use arca_object::{Caller, ObjectService};
+use std::collections::HashMap;
+
+use arca_object::{Caller, ObjectError, ObjectService, Verdict};
 use s3s::access::{S3Access, S3AccessContext};
 use s3s::auth::{S3Auth, SecretKey};
-use s3s::{S3Request, S3Result, s3_error};
+use s3s::path::S3Path;
+use s3s::{S3Error, S3ErrorCode, S3Request, S3Result, s3_error};
 
 use crate::error::IntoS3;
 
@@ -29,23 +34,165 @@ impl S3Auth for KeyAuth {
     }
 }
 
-/// Refuses anonymous requests and records the caller.
+/// Decides whether a request may go on (the bucket policy, the public
+/// access block, ownership and grants: arca-object's `authorize`) and
+/// records its caller, anonymous or not.
 pub struct KeyAccess {
     pub service: ObjectService,
 }
 
+/// The address a request came from, put in its extensions by the gateway
+/// (the `aws:SourceIp` of bucket policies).
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub std::net::SocketAddr);
+
 #[async_trait::async_trait]
 impl S3Access for KeyAccess {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
-        let Some(credentials) = cx.credentials() else {
-            return Err(s3_error!(AccessDenied, "Anonymous access is not allowed; sign your request."));
+        let mut caller = match cx.credentials() {
+            Some(credentials) => {
+                let access_key = credentials.access_key.clone();
+                let key =
+                    self.service.key(&access_key).await.s3()?.ok_or_else(|| s3_error!(InvalidAccessKeyId))?;
+                Caller::key(access_key, key.is_root)
+            }
+            None => Caller::anonymous(),
         };
-        let access_key = credentials.access_key.clone();
-        let key = self.service.key(&access_key).await.s3()?.ok_or_else(|| s3_error!(InvalidAccessKeyId))?;
         check_xml_body_length(cx)?;
-        cx.extensions_mut().insert(Caller { access_key, is_root: key.is_root });
+        let (bucket, object) = match cx.s3_path() {
+            S3Path::Root if caller.is_anonymous() => {
+                return Err(s3_error!(AccessDenied, "Anonymous access is not allowed; sign your request."));
+            }
+            S3Path::Root => (None, None),
+            S3Path::Bucket { bucket } => (Some(bucket.to_string()), None),
+            S3Path::Object { bucket, key } => (Some(bucket.to_string()), Some(key.to_string())),
+        };
+        if let Some(bucket) = bucket
+            && !caller.is_root
+        {
+            // A bucket that does not exist is the operation's to report,
+            // to a caller who signed the request.
+            let row = self.service.cluster().bucket(&bucket).await.map_err(ObjectError::from).s3()?;
+            if row.is_none() && caller.is_anonymous() {
+                return Err(s3_error!(AccessDenied, "Anonymous access is not allowed; sign your request."));
+            }
+            if let Some(row) = row {
+                let versioned = query_value(cx.uri(), "versionId").is_some();
+                let action = action_of(cx.s3_op().name(), versioned);
+                let resource = match &object {
+                    Some(key) => format!("arn:aws:s3:::{bucket}/{key}"),
+                    None => format!("arn:aws:s3:::{bucket}"),
+                };
+                let mut context = request_context(cx, &caller);
+                if let Some(key) = &object
+                    && self.service.policy_reads_object_tags(&row)
+                {
+                    for (k, v) in self.service.current_tags(&row, key).await.s3()? {
+                        context.insert(format!("s3:existingobjecttag/{}", k.to_ascii_lowercase()), vec![v]);
+                    }
+                }
+                match self.service.authorize(&caller, &row, &action, &resource, &context) {
+                    Verdict::Proceed => {}
+                    Verdict::AllowedByPolicy => caller.policy_bucket = Some(bucket),
+                    Verdict::Denied(why) => {
+                        return Err(S3Error::with_message(S3ErrorCode::AccessDenied, why));
+                    }
+                }
+            }
+        }
+        cx.extensions_mut().insert(caller);
         Ok(())
     }
+}
+
+/// The IAM action of an S3 operation, as bucket policies name it.
+fn action_of(op: &str, versioned: bool) -> String {
+    let named = match op {
+        "GetObject" | "HeadObject" if versioned => "GetObjectVersion",
+        "GetObject" | "HeadObject" => "GetObject",
+        "PutObject"
+        | "PostObject"
+        | "CopyObject"
+        | "CreateMultipartUpload"
+        | "UploadPart"
+        | "UploadPartCopy"
+        | "CompleteMultipartUpload" => "PutObject",
+        "DeleteObject" if versioned => "DeleteObjectVersion",
+        "DeleteObject" | "DeleteObjects" => "DeleteObject",
+        "GetObjectTagging" if versioned => "GetObjectVersionTagging",
+        "PutObjectTagging" if versioned => "PutObjectVersionTagging",
+        "DeleteObjectTagging" if versioned => "DeleteObjectVersionTagging",
+        "ListParts" => "ListMultipartUploadParts",
+        "ListMultipartUploads" => "ListBucketMultipartUploads",
+        "ListObjects" | "ListObjectsV2" | "HeadBucket" => "ListBucket",
+        "ListObjectVersions" => "ListBucketVersions",
+        "GetBucketCors" => "GetBucketCORS",
+        "PutBucketCors" | "DeleteBucketCors" => "PutBucketCORS",
+        "DeleteBucketTagging" => "PutBucketTagging",
+        "GetObjectLockConfiguration" => "GetBucketObjectLockConfiguration",
+        "PutObjectLockConfiguration" => "PutBucketObjectLockConfiguration",
+        "GetPublicAccessBlock" => "GetBucketPublicAccessBlock",
+        "PutPublicAccessBlock" | "DeletePublicAccessBlock" => "PutBucketPublicAccessBlock",
+        "DeleteBucketOwnershipControls" => "PutBucketOwnershipControls",
+        other => other,
+    };
+    format!("s3:{named}")
+}
+
+fn query_value(uri: &http::Uri, name: &str) -> Option<String> {
+    let query = uri.query()?;
+    form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+}
+
+/// The condition keys of a request (lower-case names), as bucket policies
+/// test them.
+fn request_context(cx: &mut S3AccessContext<'_>, caller: &Caller) -> HashMap<String, Vec<String>> {
+    let mut context: HashMap<String, Vec<String>> = HashMap::new();
+    let mut put = |k: &str, v: String| {
+        context.insert(k.to_owned(), vec![v]);
+    };
+    if let Some(PeerAddr(peer)) = cx.extensions_mut().get::<PeerAddr>() {
+        put("aws:sourceip", peer.ip().to_string());
+    }
+    // The gateway speaks plain HTTP; TLS, where used, ends in front of it.
+    put("aws:securetransport", "false".to_owned());
+    let now = time::OffsetDateTime::now_utc();
+    put("aws:epochtime", now.unix_timestamp().to_string());
+    if let Ok(text) = now.format(&time::format_description::well_known::Rfc3339) {
+        put("aws:currenttime", text);
+    }
+    if !caller.is_anonymous() {
+        put("aws:username", caller.access_key.clone());
+        put("aws:userid", caller.access_key.clone());
+    }
+    let headers = cx.headers();
+    for (header, key) in
+        [("referer", "aws:referer"), ("user-agent", "aws:useragent"), ("x-amz-acl", "s3:x-amz-acl")]
+    {
+        if let Some(v) = headers.get(header).and_then(|v| v.to_str().ok()) {
+            put(key, v.to_owned());
+        }
+    }
+    if let Some(tagging) = headers.get("x-amz-tagging").and_then(|v| v.to_str().ok()) {
+        let tags: Vec<(String, String)> = form_urlencoded::parse(tagging.as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        for (k, v) in &tags {
+            put(&format!("s3:requestobjecttag/{}", k.to_ascii_lowercase()), v.clone());
+        }
+        context.insert("s3:requestobjecttagkeys".to_owned(), tags.into_iter().map(|(k, _)| k).collect());
+    }
+    for (param, key) in [
+        ("prefix", "s3:prefix"),
+        ("delimiter", "s3:delimiter"),
+        ("max-keys", "s3:max-keys"),
+        ("versionId", "s3:versionid"),
+    ] {
+        if let Some(v) = query_value(cx.uri(), param) {
+            context.insert(key.to_owned(), vec![v]);
+        }
+    }
+    context
 }
 
 /// Operations whose bodies are streamed; every other one is read whole.

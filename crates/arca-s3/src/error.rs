@@ -16,6 +16,19 @@ pub(crate) fn to_s3(err: ObjectError) -> S3Error {
         ObjectError::ObjectLocked(_) => C::AccessDenied,
         ObjectError::InvalidBucketState(_) => C::InvalidBucketState,
         ObjectError::NoSuchCorsConfiguration => C::NoSuchCORSConfiguration,
+        ObjectError::MalformedPolicy(_) => C::MalformedPolicy,
+        ObjectError::NoSuchBucketPolicy => C::NoSuchBucketPolicy,
+        ObjectError::NoSuchPublicAccessBlockConfiguration => {
+            // Not in s3s's table of codes.
+            let mut e = S3Error::with_message(
+                C::Custom("NoSuchPublicAccessBlockConfiguration".into()),
+                err.to_string(),
+            );
+            e.set_status_code(http::StatusCode::NOT_FOUND);
+            return e;
+        }
+        ObjectError::OwnershipControlsNotFound => C::OwnershipControlsNotFoundError,
+        ObjectError::AccessDeniedBecause(_) => C::AccessDenied,
         ObjectError::ObjectLockConfigurationNotFound => C::ObjectLockConfigurationNotFoundError,
         ObjectError::BadRequest(_) => {
             // Not in s3s's table of codes: S3 answers too many tags with it.

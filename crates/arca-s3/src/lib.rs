@@ -7,6 +7,7 @@
 //! to S3 error codes. Operations Arca does not implement keep s3s's default
 //! answer, NotImplemented.
 
+mod access;
 mod admin;
 mod auth;
 mod body;
@@ -109,6 +110,16 @@ pub struct Gateway {
     service: ObjectService,
     /// The base domain of virtual-hosted-style requests, if any.
     domain: Option<String>,
+    /// The client's address, when serving one connection.
+    peer: Option<std::net::SocketAddr>,
+}
+
+impl Gateway {
+    /// This gateway serving one connection from `peer` (bucket policies
+    /// test the client's address).
+    pub fn for_peer(&self, peer: std::net::SocketAddr) -> Gateway {
+        Gateway { peer: Some(peer), ..self.clone() }
+    }
 }
 
 impl hyper::service::Service<http::Request<hyper::body::Incoming>> for Gateway {
@@ -125,6 +136,9 @@ impl hyper::service::Service<http::Request<hyper::body::Incoming>> for Gateway {
             let service = self.service.clone();
             let headers = req.headers().clone();
             return Box::pin(async move { Ok(cors::preflight(&service, cors_bucket, &headers).await) });
+        }
+        if let Some(peer) = self.peer {
+            req.extensions_mut().insert(auth::PeerAddr(peer));
         }
         if is_form_without_length(&req) {
             return Box::pin(async { Ok(missing_length()) });
@@ -202,7 +216,7 @@ pub fn build(service: ObjectService, config: &GatewayConfig) -> Result<Gateway, 
         let host = SingleDomain::new(domain).map_err(|e| format!("invalid domain {domain:?}: {e}"))?;
         builder.set_host(host.with_cname_fallback(false));
     }
-    Ok(Gateway { s3: builder.build(), service: service_for_cors, domain: config.domain.clone() })
+    Ok(Gateway { s3: builder.build(), service: service_for_cors, domain: config.domain.clone(), peer: None })
 }
 
 /// Signature Version 2 clients (botocore, s3cmd, the Java SDK) sign a
@@ -345,6 +359,104 @@ impl S3 for ArcaS3 {
         req: S3Request<DeleteBucketCorsInput>,
     ) -> S3Result<S3Response<DeleteBucketCorsOutput>> {
         cors::delete_bucket_cors(self, req).await
+    }
+
+    async fn put_bucket_policy(
+        &self,
+        req: S3Request<PutBucketPolicyInput>,
+    ) -> S3Result<S3Response<PutBucketPolicyOutput>> {
+        access::put_bucket_policy(self, req).await
+    }
+
+    async fn get_bucket_policy(
+        &self,
+        req: S3Request<GetBucketPolicyInput>,
+    ) -> S3Result<S3Response<GetBucketPolicyOutput>> {
+        access::get_bucket_policy(self, req).await
+    }
+
+    async fn delete_bucket_policy(
+        &self,
+        req: S3Request<DeleteBucketPolicyInput>,
+    ) -> S3Result<S3Response<DeleteBucketPolicyOutput>> {
+        access::delete_bucket_policy(self, req).await
+    }
+
+    async fn get_bucket_policy_status(
+        &self,
+        req: S3Request<GetBucketPolicyStatusInput>,
+    ) -> S3Result<S3Response<GetBucketPolicyStatusOutput>> {
+        access::get_bucket_policy_status(self, req).await
+    }
+
+    async fn put_public_access_block(
+        &self,
+        req: S3Request<PutPublicAccessBlockInput>,
+    ) -> S3Result<S3Response<PutPublicAccessBlockOutput>> {
+        access::put_public_access_block(self, req).await
+    }
+
+    async fn get_public_access_block(
+        &self,
+        req: S3Request<GetPublicAccessBlockInput>,
+    ) -> S3Result<S3Response<GetPublicAccessBlockOutput>> {
+        access::get_public_access_block(self, req).await
+    }
+
+    async fn delete_public_access_block(
+        &self,
+        req: S3Request<DeletePublicAccessBlockInput>,
+    ) -> S3Result<S3Response<DeletePublicAccessBlockOutput>> {
+        access::delete_public_access_block(self, req).await
+    }
+
+    async fn put_bucket_ownership_controls(
+        &self,
+        req: S3Request<PutBucketOwnershipControlsInput>,
+    ) -> S3Result<S3Response<PutBucketOwnershipControlsOutput>> {
+        access::put_bucket_ownership_controls(self, req).await
+    }
+
+    async fn get_bucket_ownership_controls(
+        &self,
+        req: S3Request<GetBucketOwnershipControlsInput>,
+    ) -> S3Result<S3Response<GetBucketOwnershipControlsOutput>> {
+        access::get_bucket_ownership_controls(self, req).await
+    }
+
+    async fn delete_bucket_ownership_controls(
+        &self,
+        req: S3Request<DeleteBucketOwnershipControlsInput>,
+    ) -> S3Result<S3Response<DeleteBucketOwnershipControlsOutput>> {
+        access::delete_bucket_ownership_controls(self, req).await
+    }
+
+    async fn get_bucket_acl(
+        &self,
+        req: S3Request<GetBucketAclInput>,
+    ) -> S3Result<S3Response<GetBucketAclOutput>> {
+        access::get_bucket_acl(self, req).await
+    }
+
+    async fn get_object_acl(
+        &self,
+        req: S3Request<GetObjectAclInput>,
+    ) -> S3Result<S3Response<GetObjectAclOutput>> {
+        access::get_object_acl(self, req).await
+    }
+
+    async fn put_bucket_acl(
+        &self,
+        req: S3Request<PutBucketAclInput>,
+    ) -> S3Result<S3Response<PutBucketAclOutput>> {
+        access::put_bucket_acl(self, req).await
+    }
+
+    async fn put_object_acl(
+        &self,
+        req: S3Request<PutObjectAclInput>,
+    ) -> S3Result<S3Response<PutObjectAclOutput>> {
+        access::put_object_acl(self, req).await
     }
 
     async fn put_object_tagging(

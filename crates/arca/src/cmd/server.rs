@@ -439,7 +439,7 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let conn = http.serve_connection(TokioIo::new(stream), s3.clone()).into_owned();
+                let conn = http.serve_connection(TokioIo::new(stream), s3.for_peer(peer)).into_owned();
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move {
                     if let Err(err) = conn.await {

@@ -1,0 +1,205 @@
+"""Bucket policies evaluated on every request (anonymous ones included),
+their conditions, Deny beating what a grant allows, the public access block,
+ownership controls and the owner-only ACLs."""
+
+import json
+
+import boto3
+import pytest
+from botocore import UNSIGNED
+from botocore.client import Config
+from botocore.exceptions import ClientError
+
+from conftest import REGION, client, error_of, unique_name
+from test_keys import create_key
+
+
+def anonymous(server):
+    return boto3.client(
+        "s3",
+        endpoint_url=server.endpoint,
+        region_name=REGION,
+        config=Config(signature_version=UNSIGNED, retries={"max_attempts": 1}, s3={"addressing_style": "path"}),
+    )
+
+
+def policy(*statements):
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def allow(principal, action, resource, **extra):
+    return {"Effect": "Allow", "Principal": principal, "Action": action, "Resource": resource, **extra}
+
+
+def deny(principal, action, resource, **extra):
+    return {"Effect": "Deny", "Principal": principal, "Action": action, "Resource": resource, **extra}
+
+
+def test_a_public_read_policy_serves_anonymous_reads_only(s3, server, bucket):
+    s3.put_object(Bucket=bucket, Key="pub/a.txt", Body=b"public")
+    anon = anonymous(server)
+    with pytest.raises(ClientError) as e:
+        anon.get_object(Bucket=bucket, Key="pub/a.txt")
+    assert error_of(e) == ("AccessDenied", 403)
+
+    doc = policy(allow("*", "s3:GetObject", f"arn:aws:s3:::{bucket}/pub/*"))
+    s3.put_bucket_policy(Bucket=bucket, Policy=doc)
+    assert json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"]) == json.loads(doc)
+    assert s3.get_bucket_policy_status(Bucket=bucket)["PolicyStatus"]["IsPublic"] is True
+
+    assert anon.get_object(Bucket=bucket, Key="pub/a.txt")["Body"].read() == b"public"
+    s3.put_object(Bucket=bucket, Key="private.txt", Body=b"secret")
+    for call in [
+        lambda: anon.get_object(Bucket=bucket, Key="private.txt"),
+        lambda: anon.put_object(Bucket=bucket, Key="pub/b.txt", Body=b"x"),
+        lambda: anon.list_objects_v2(Bucket=bucket),
+        lambda: anon.delete_object(Bucket=bucket, Key="pub/a.txt"),
+        lambda: anon.list_buckets(),
+    ]:
+        with pytest.raises(ClientError) as e:
+            call()
+        assert error_of(e) == ("AccessDenied", 403)
+
+    s3.delete_bucket_policy(Bucket=bucket)
+    with pytest.raises(ClientError) as e:
+        s3.get_bucket_policy(Bucket=bucket)
+    assert error_of(e) == ("NoSuchBucketPolicy", 404)
+    with pytest.raises(ClientError) as e:
+        anon.get_object(Bucket=bucket, Key="pub/a.txt")
+    assert error_of(e) == ("AccessDenied", 403)
+
+
+def test_a_deny_beats_the_owners_grant_and_an_allow_admits_another_key(arca, server, s3, bucket):
+    bob_key = create_key(arca, "policy-bob")
+    carol_key = create_key(arca, "policy-carol")
+    bob = client(server, bob_key["access_key"], bob_key["secret_key"])
+    carol = client(server, carol_key["access_key"], carol_key["secret_key"])
+    arca("bucket", "allow", bucket, bob_key["access_key"])
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x")
+    s3.put_bucket_policy(
+        Bucket=bucket,
+        Policy=policy(
+            deny({"AWS": bob_key["access_key"]}, "s3:DeleteObject", f"arn:aws:s3:::{bucket}/*"),
+            allow({"AWS": f"arn:aws:iam:::user/{carol_key['access_key']}"}, ["s3:GetObject", "s3:ListBucket"],
+                  [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"]),
+        ),
+    )
+    # Bob's grant lets him write, but the Deny wins for deletes.
+    bob.put_object(Bucket=bucket, Key="by-bob", Body=b"b")
+    with pytest.raises(ClientError) as e:
+        bob.delete_object(Bucket=bucket, Key="k")
+    assert error_of(e) == ("AccessDenied", 403)
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"x"
+    # Carol has no grant; the policy lets her read and list, nothing more.
+    assert carol.get_object(Bucket=bucket, Key="k")["Body"].read() == b"x"
+    assert [o["Key"] for o in carol.list_objects_v2(Bucket=bucket)["Contents"]] == ["by-bob", "k"]
+    with pytest.raises(ClientError) as e:
+        carol.put_object(Bucket=bucket, Key="by-carol", Body=b"c")
+    assert error_of(e) == ("AccessDenied", 403)
+    # Only the owner manages the policy.
+    with pytest.raises(ClientError) as e:
+        carol.get_bucket_policy(Bucket=bucket)
+    assert error_of(e) == ("AccessDenied", 403)
+
+
+def test_conditions_on_address_prefix_and_tags(s3, server, bucket):
+    anon = anonymous(server)
+    s3.put_object(Bucket=bucket, Key="docs/a", Body=b"a")
+    s3.put_object(Bucket=bucket, Key="tagged", Body=b"t", Tagging="public=yes")
+    s3.put_object(Bucket=bucket, Key="untagged", Body=b"u")
+    arn = f"arn:aws:s3:::{bucket}"
+    s3.put_bucket_policy(
+        Bucket=bucket,
+        Policy=policy(
+            allow("*", "s3:ListBucket", arn, Condition={"StringLike": {"s3:prefix": "docs/*"}}),
+            allow("*", "s3:GetObject", f"{arn}/*", Condition={"StringEquals": {"s3:ExistingObjectTag/public": "yes"}}),
+            allow("*", "s3:GetObject", f"{arn}/docs/*", Condition={"IpAddress": {"aws:SourceIp": "127.0.0.0/8"}}),
+            allow("*", "s3:PutObject", f"{arn}/*", Condition={"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}),
+        ),
+    )
+    assert [o["Key"] for o in anon.list_objects_v2(Bucket=bucket, Prefix="docs/")["Contents"]] == ["docs/a"]
+    with pytest.raises(ClientError) as e:
+        anon.list_objects_v2(Bucket=bucket)
+    assert error_of(e) == ("AccessDenied", 403)
+    assert anon.get_object(Bucket=bucket, Key="tagged")["Body"].read() == b"t"
+    with pytest.raises(ClientError) as e:
+        anon.get_object(Bucket=bucket, Key="untagged")
+    assert error_of(e) == ("AccessDenied", 403)
+    # The client is on 127.0.0.1: inside the first range, outside the second.
+    assert anon.get_object(Bucket=bucket, Key="docs/a")["Body"].read() == b"a"
+    with pytest.raises(ClientError) as e:
+        anon.put_object(Bucket=bucket, Key="from-far", Body=b"x")
+    assert error_of(e) == ("AccessDenied", 403)
+
+
+def test_malformed_policies_are_refused(s3, bucket):
+    cases = [
+        "not json",
+        json.dumps({"Version": "2012-10-17"}),
+        policy({"Effect": "Maybe", "Principal": "*", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/*"}),
+        policy(allow("*", "ec2:RunInstances", f"arn:aws:s3:::{bucket}/*")),
+        policy(allow("*", "s3:GetObject", "arn:aws:s3:::another-bucket/*")),
+        policy(allow("*", "s3:GetObject", f"arn:aws:s3:::{bucket}/*", Condition={"Foo": {"aws:SourceIp": "1"}})),
+        policy(allow("*", "s3:GetObject", f"arn:aws:s3:::{bucket}/*", Condition={"IpAddress": {"aws:SourceIp": "300.0.0.1"}})),
+    ]
+    for doc in cases:
+        with pytest.raises(ClientError) as e:
+            s3.put_bucket_policy(Bucket=bucket, Policy=doc)
+        assert error_of(e) == ("MalformedPolicy", 400), doc
+    with pytest.raises(ClientError) as e:
+        s3.get_bucket_policy(Bucket=bucket)
+    assert error_of(e) == ("NoSuchBucketPolicy", 404)
+
+
+def test_the_public_access_block(s3, server, bucket):
+    public = policy(allow("*", "s3:GetObject", f"arn:aws:s3:::{bucket}/*"))
+    s3.put_public_access_block(
+        Bucket=bucket, PublicAccessBlockConfiguration={"BlockPublicPolicy": True, "RestrictPublicBuckets": False}
+    )
+    got = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+    assert got["BlockPublicPolicy"] is True and got["RestrictPublicBuckets"] is False
+    with pytest.raises(ClientError) as e:
+        s3.put_bucket_policy(Bucket=bucket, Policy=public)
+    assert error_of(e) == ("AccessDenied", 403)
+    # A policy tied to an address is not public.
+    s3.put_bucket_policy(
+        Bucket=bucket,
+        Policy=policy(allow("*", "s3:GetObject", f"arn:aws:s3:::{bucket}/*", Condition={"IpAddress": {"aws:SourceIp": "127.0.0.1/32"}})),
+    )
+    assert s3.get_bucket_policy_status(Bucket=bucket)["PolicyStatus"]["IsPublic"] is False
+
+    s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration={"RestrictPublicBuckets": True})
+    s3.put_bucket_policy(Bucket=bucket, Policy=public)
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x")
+    with pytest.raises(ClientError) as e:
+        anonymous(server).get_object(Bucket=bucket, Key="k")
+    assert error_of(e) == ("AccessDenied", 403)
+    s3.delete_public_access_block(Bucket=bucket)
+    assert anonymous(server).get_object(Bucket=bucket, Key="k")["Body"].read() == b"x"
+    with pytest.raises(ClientError) as e:
+        s3.get_public_access_block(Bucket=bucket)
+    assert error_of(e) == ("NoSuchPublicAccessBlockConfiguration", 404)
+
+
+def test_ownership_controls_and_owner_only_acls(s3, bucket):
+    with pytest.raises(ClientError) as e:
+        s3.get_bucket_ownership_controls(Bucket=bucket)
+    assert error_of(e) == ("OwnershipControlsNotFoundError", 404)
+    rules = {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+    s3.put_bucket_ownership_controls(Bucket=bucket, OwnershipControls=rules)
+    assert s3.get_bucket_ownership_controls(Bucket=bucket)["OwnershipControls"] == rules
+    s3.delete_bucket_ownership_controls(Bucket=bucket)
+
+    acl = s3.get_bucket_acl(Bucket=bucket)
+    assert [g["Permission"] for g in acl["Grants"]] == ["FULL_CONTROL"]
+    assert acl["Grants"][0]["Grantee"]["ID"] == acl["Owner"]["ID"]
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x")
+    assert [g["Permission"] for g in s3.get_object_acl(Bucket=bucket, Key="k")["Grants"]] == ["FULL_CONTROL"]
+    s3.put_bucket_acl(Bucket=bucket, ACL="private")
+    s3.put_object_acl(Bucket=bucket, Key="k", ACL="bucket-owner-full-control")
+    with pytest.raises(ClientError) as e:
+        s3.put_bucket_acl(Bucket=bucket, ACL="public-read")
+    assert error_of(e) == ("AccessControlListNotSupported", 400)
+    with pytest.raises(ClientError) as e:
+        s3.get_object_acl(Bucket=bucket, Key="absent")
+    assert error_of(e) == ("NoSuchKey", 404)
