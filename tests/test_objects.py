@@ -2,6 +2,7 @@
 x-amz-checksum-*), GetObject (Range, partNumber, conditional headers,
 response-* overrides), HeadObject, DeleteObject, DeleteObjects, CopyObject."""
 
+import base64
 import datetime
 import hashlib
 import os
@@ -500,9 +501,7 @@ def test_reader_keeps_its_object_while_it_is_replaced(s3, bucket):
     [
         (dict(ACL="public-read"), ("AccessControlListNotSupported", 400)),
         (dict(GrantRead='id="someone"'), ("AccessControlListNotSupported", 400)),
-        (dict(ServerSideEncryption="AES256"), ("NotImplemented", 501)),
         (dict(ServerSideEncryption="aws:kms", SSEKMSKeyId="key"), ("NotImplemented", 501)),
-        (dict(SSECustomerAlgorithm="AES256", SSECustomerKey="k" * 32), ("NotImplemented", 501)),
         (
             dict(ObjectLockMode="GOVERNANCE", ObjectLockRetainUntilDate=datetime.datetime(2035, 1, 1)),
             ("InvalidRequest", 400),
@@ -512,7 +511,7 @@ def test_reader_keeps_its_object_while_it_is_replaced(s3, bucket):
     ],
 )
 def test_unsupported_write_options_are_refused(s3, bucket, options, expected):
-    """Asking for encryption at rest, a lock or public access must not
+    """Asking for SSE-KMS (no KMS here), a lock or public access must not
     silently store an object without them."""
     s3.put_object(Bucket=bucket, Key="src", Body=b"source")
     calls = [
@@ -567,3 +566,33 @@ def test_version_ids(s3, bucket):
     s3.put_object(Bucket=bucket, Key="k", Body=b"again")
     s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "k", "VersionId": "null"}]})
     assert object_absent(s3, bucket, "k")
+
+
+def test_get_object_attributes(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="plain", Body=b"hello", ChecksumAlgorithm="SHA256")
+    got = s3.get_object_attributes(
+        Bucket=bucket, Key="plain", ObjectAttributes=["ETag", "ObjectSize", "StorageClass", "Checksum"]
+    )
+    assert got["ObjectSize"] == 5 and got["StorageClass"] == "STANDARD"
+    assert got["ETag"].strip('"') == hashlib.md5(b"hello").hexdigest()
+    assert got["Checksum"]["ChecksumSHA256"] == base64.b64encode(hashlib.sha256(b"hello").digest()).decode()
+    only_size = s3.get_object_attributes(Bucket=bucket, Key="plain", ObjectAttributes=["ObjectSize"])
+    assert "ETag" not in only_size and only_size["ObjectSize"] == 5
+
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="mp")["UploadId"]
+    sizes = [5 << 20, 5 << 20, 7]
+    parts = []
+    for n, size in enumerate(sizes, 1):
+        etag = s3.upload_part(Bucket=bucket, Key="mp", UploadId=upload, PartNumber=n, Body=b"p" * size)["ETag"]
+        parts.append({"PartNumber": n, "ETag": etag})
+    s3.complete_multipart_upload(Bucket=bucket, Key="mp", UploadId=upload, MultipartUpload={"Parts": parts})
+    got = s3.get_object_attributes(Bucket=bucket, Key="mp", ObjectAttributes=["ObjectParts"], MaxParts=2)
+    assert got["ObjectParts"]["TotalPartsCount"] == 3 and got["ObjectParts"]["IsTruncated"] is True
+    assert [p["Size"] for p in got["ObjectParts"]["Parts"]] == sizes[:2]
+    rest = s3.get_object_attributes(
+        Bucket=bucket, Key="mp", ObjectAttributes=["ObjectParts"], PartNumberMarker=got["ObjectParts"]["NextPartNumberMarker"]
+    )
+    assert [p["PartNumber"] for p in rest["ObjectParts"]["Parts"]] == [3]
+    with pytest.raises(ClientError) as e:
+        s3.get_object_attributes(Bucket=bucket, Key="absent", ObjectAttributes=["ETag"])
+    assert error_of(e) == ("NoSuchKey", 404)

@@ -182,6 +182,27 @@ pub struct ObjectMeta {
     pub retention: Option<Retention>,
     /// Object Lock legal hold: no delete while it is on.
     pub legal_hold: bool,
+    /// How the body is encrypted at rest, if it is.
+    pub encryption: Option<Encryption>,
+}
+
+/// Server-side encryption of a body (docs/design.md, "Encryption at rest").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Encryption {
+    pub mode: EncryptionMode,
+    /// SSE-S3: the object's data key sealed with the master key. SSE-C:
+    /// the random salt its data key is derived with from the customer's key.
+    pub key_material: Vec<u8>,
+    /// SSE-C: the MD5 of the customer's key, to refuse a wrong key.
+    pub customer_key_md5: Option<[u8; 16]>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EncryptionMode {
+    /// SSE-S3: keys the server manages.
+    Managed,
+    /// SSE-C: a key the client sends with every request.
+    Customer,
 }
 
 /// Where an object's bytes are.

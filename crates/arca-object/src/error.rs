@@ -35,6 +35,10 @@ pub enum ObjectError {
     /// AccessDenied with a message that says why.
     #[error("{0}")]
     AccessDeniedBecause(String),
+    #[error("{0}")]
+    NotImplemented(String),
+    #[error("The server side encryption configuration was not found")]
+    ServerSideEncryptionConfigurationNotFound,
     #[error("The CORS configuration does not exist")]
     NoSuchCorsConfiguration,
     #[error("Object Lock configuration does not exist for this bucket")]

@@ -12,6 +12,7 @@ mod access;
 mod bucket;
 mod conditions;
 mod cors;
+mod crypt;
 mod error;
 mod keys;
 mod list;
@@ -22,6 +23,7 @@ mod names;
 mod object;
 mod read;
 mod reclaim;
+mod sse;
 mod tagging;
 mod versions;
 mod write;
@@ -52,6 +54,7 @@ pub use object::{
     Preconditions, PutObject, Written,
 };
 pub use read::BodyStream;
+pub use sse::{CustomerKey, SseRequest};
 pub use tagging::{MAX_BUCKET_TAGS, MAX_OBJECT_TAGS, Tags, parse_tagging_header, validate_tags};
 pub use versions::{Deleted, VersionRef};
 pub use write::MAX_OBJECT_SIZE;
@@ -100,6 +103,9 @@ pub struct ObjectConfig {
     /// A request body that sends nothing for this long is refused with
     /// RequestTimeout, so a stalled client cannot hold a request open.
     pub body_idle_timeout: Duration,
+    /// The master key that seals SSE-S3 data keys; without one, SSE-S3 is
+    /// refused (NotImplemented).
+    pub master_key: Option<[u8; 32]>,
 }
 
 impl Default for ObjectConfig {
@@ -110,6 +116,7 @@ impl Default for ObjectConfig {
             region: "us-east-1".to_owned(),
             reclaim_grace: Duration::from_secs(30),
             body_idle_timeout: Duration::from_secs(60),
+            master_key: None,
         }
     }
 }

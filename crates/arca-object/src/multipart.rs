@@ -16,6 +16,7 @@ use md5::{Digest, Md5};
 use crate::error::{ObjectError, ObjectResult, StdError};
 use crate::names::validate_key;
 use crate::object::{BodyCheck, CopySource, Written, check_metadata, quoted_md5};
+use crate::sse::{CustomerKey, SseRequest};
 use crate::versions::{VersionRef, version_for};
 use crate::write::StoredBody;
 use crate::{Caller, ObjectService};
@@ -58,10 +59,14 @@ impl ObjectService {
         bucket: &str,
         key: &str,
         mut meta: ObjectMeta,
+        sse: Option<SseRequest>,
     ) -> ObjectResult<UploadRow> {
         validate_key(key)?;
         check_metadata(&meta)?;
         let bucket = self.bucket(caller, bucket).await?;
+        // The upload's data key: every part is sealed with it (and its
+        // part's id); the completed object keeps it.
+        meta.encryption = self.new_encryption(&bucket, sse.as_ref())?.map(|(e, _)| e);
         let now = self.clock().now();
         meta.owner = caller.access_key.clone();
         // Checked now as S3 does; the default retention is given at
@@ -108,6 +113,7 @@ impl ObjectService {
         part_number: u32,
         content_length: Option<u64>,
         content_md5: Option<[u8; 16]>,
+        customer_key: Option<&CustomerKey>,
         body: S,
         check: Option<BodyCheck>,
     ) -> ObjectResult<PartRow>
@@ -117,7 +123,8 @@ impl ObjectService {
     {
         check_part_number(part_number)?;
         let upload = self.upload(caller, bucket, key, upload_id).await?;
-        let written = self.writer().write(body, content_length, false).await?;
+        let seal = self.opening_key(upload.meta.encryption.as_ref(), customer_key)?;
+        let written = self.writer().write(body, content_length, false, seal.as_ref()).await?;
         let StoredBody::Striped { body, stripe_size } = written.stored else {
             return Err(ObjectError::Internal("a part was stored inline".into()));
         };
@@ -159,6 +166,7 @@ impl ObjectService {
     }
 
     /// UploadPartCopy: a part whose bytes come from (a range of) an object.
+    #[allow(clippy::too_many_arguments)]
     pub async fn upload_part_copy(
         &self,
         caller: &Caller,
@@ -167,6 +175,7 @@ impl ObjectService {
         key: &str,
         upload_id: ObjectId,
         part_number: u32,
+        customer_key: Option<&CustomerKey>,
     ) -> ObjectResult<(ObjectRow, PartRow)> {
         check_part_number(part_number)?;
         self.upload(caller, bucket, key, upload_id).await?;
@@ -175,7 +184,18 @@ impl ObjectService {
         let source_row = read.row.clone();
         let body = read.body.unwrap_or_else(|| Box::pin(stream::empty()));
         let part = self
-            .upload_part(caller, bucket, key, upload_id, part_number, Some(length), None, body, None)
+            .upload_part(
+                caller,
+                bucket,
+                key,
+                upload_id,
+                part_number,
+                Some(length),
+                None,
+                customer_key,
+                body,
+                None,
+            )
             .await?;
         Ok((source_row, part))
     }

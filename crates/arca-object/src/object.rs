@@ -11,10 +11,12 @@ use bytes::Bytes;
 use futures::{Stream, StreamExt, stream};
 
 use crate::conditions::Conditions;
+use crate::crypt::Key;
 use crate::error::{ObjectError, ObjectResult, StdError};
 use crate::lock::lock_new_version;
 use crate::names::validate_key;
 use crate::read::{BodyStream, read_body};
+use crate::sse::{CustomerKey, SseRequest};
 use crate::versions::{Deleted, VersionRef, version_for};
 use crate::write::{StoredBody, WrittenBody};
 use crate::{BucketRow, Caller, ObjectService};
@@ -35,6 +37,8 @@ pub struct PutObject {
     pub content_length: Option<u64>,
     pub content_md5: Option<[u8; 16]>,
     pub condition: Preconditions,
+    /// The encryption the request asks for (else the bucket's default).
+    pub sse: Option<SseRequest>,
 }
 
 /// A byte range as the Range header states it, before the size is known.
@@ -75,6 +79,8 @@ pub struct GetObject {
     pub range: Option<ByteRange>,
     pub part_number: Option<u32>,
     pub conditions: Conditions,
+    /// The SSE-C key, for an object stored with one.
+    pub customer_key: Option<CustomerKey>,
 }
 
 pub struct ObjectRead {
@@ -87,6 +93,8 @@ pub struct ObjectRead {
     pub parts_count: Option<u32>,
     /// The bytes, unless only the metadata was asked for.
     pub body: Option<BodyStream>,
+    /// The data key of an encrypted body.
+    key: Option<Key>,
 }
 
 impl ObjectRead {
@@ -104,6 +112,8 @@ pub struct CopySource {
     pub conditions: Conditions,
     /// x-amz-copy-source-range (UploadPartCopy only).
     pub range: Option<ByteRange>,
+    /// x-amz-copy-source-server-side-encryption-customer-*.
+    pub customer_key: Option<CustomerKey>,
 }
 
 /// S3 allows 2 KB of user metadata, counted as the UTF-8 bytes of every
@@ -141,8 +151,11 @@ impl ObjectService {
         validate_key(&req.key)?;
         check_metadata(&req.meta)?;
         let bucket = self.bucket(caller, &req.bucket).await?;
-        let written = self.writer().write(body, req.content_length, true).await?;
-        let result = self.commit_put(caller, &bucket, req, &written, check).await;
+        let encryption = self.new_encryption(&bucket, req.sse.as_ref())?;
+        let seal = encryption.as_ref().map(|(_, key)| key);
+        let written = self.writer().write(body, req.content_length, true, seal).await?;
+        let encryption = encryption.map(|(e, _)| e);
+        let result = self.commit_put(caller, &bucket, req, &written, check, encryption).await;
         if let Err(err) = &result
             && !err.outcome_unknown()
         {
@@ -158,6 +171,7 @@ impl ObjectService {
         req: PutObject,
         written: &WrittenBody,
         check: Option<BodyCheck>,
+        encryption: Option<arca_meta::Encryption>,
     ) -> ObjectResult<Written> {
         if req.content_md5.is_some_and(|md5| md5 != written.md5) {
             return Err(ObjectError::BadDigest);
@@ -179,8 +193,14 @@ impl ObjectService {
                 }],
             }),
         };
-        let mut meta =
-            ObjectMeta { size: written.size, etag, owner: caller.access_key.clone(), checksums, ..req.meta };
+        let mut meta = ObjectMeta {
+            size: written.size,
+            etag,
+            owner: caller.access_key.clone(),
+            checksums,
+            encryption,
+            ..req.meta
+        };
         let ts = self.clock().now();
         lock_new_version(bucket, &mut meta, ts)?;
         let version = version_for(bucket, ts);
@@ -225,6 +245,7 @@ impl ObjectService {
         let bucket = self.bucket(caller, &req.bucket).await?;
         let row = self.readable_version(&bucket, &req.key, req.version).await?;
         let version = VersionRef::reported(&bucket, row.version);
+        let key = self.opening_key(row.meta.encryption.as_ref(), req.customer_key.as_ref())?;
         req.conditions.check(&row.meta.etag, row.ts)?;
         let size = row.meta.size;
 
@@ -238,7 +259,7 @@ impl ObjectService {
             (None, Some(range)) => (Some(range.resolve(size)?), None),
             (None, None) => (None, None),
         };
-        Ok(ObjectRead { row, version, range, parts_count, body: None })
+        Ok(ObjectRead { row, version, range, parts_count, body: None, key })
     }
 
     /// Opens the body of a resolved read.
@@ -250,7 +271,7 @@ impl ObjectService {
             // The first piece is read before answering: a missing or corrupt
             // first stripe (all of a small object) is then an error response
             // rather than a 200 whose body breaks off.
-            let mut body = read_body(self.placement().clone(), &read.row.body, start, end);
+            let mut body = read_body(self.placement().clone(), &read.row.body, start, end, read.key.clone());
             let first = body.next().await.transpose()?;
             Box::pin(stream::iter(first.map(Ok)).chain(body)) as BodyStream
         };
@@ -330,6 +351,7 @@ impl ObjectService {
             bucket: source.bucket.clone(),
             key: source.key.clone(),
             version: source.version,
+            customer_key: source.customer_key.clone(),
             range,
             part_number: None,
             conditions: source.conditions.clone(),

@@ -13,6 +13,7 @@ use arca_types::BlobId;
 use bytes::Bytes;
 use futures::{Stream, StreamExt, stream};
 
+use crate::crypt::{self, Key};
 use crate::error::{ObjectError, ObjectResult};
 use arca_cluster::BlobPlacement;
 
@@ -22,12 +23,14 @@ pub type BodyStream = Pin<Box<dyn Stream<Item = ObjectResult<Bytes>> + Send>>;
 /// How many segments a reader fetches ahead of the one being sent.
 const READ_AHEAD: usize = 2;
 
-/// Streams bytes `[start, end)` of `body`.
+/// Streams bytes `[start, end)` of `body`; `key` is the data key of an
+/// encrypted body, whose stripes are opened package by package (`crypt`).
 pub(crate) fn read_body(
     placement: Arc<BlobPlacement>,
     body: &ObjectBody,
     start: u64,
     end: u64,
+    key: Option<Key>,
 ) -> BodyStream {
     match body {
         ObjectBody::Inline(data) => {
@@ -39,7 +42,11 @@ pub(crate) fn read_body(
             let segments = Segments::new(manifest.parts.clone(), start, end);
             let reads = stream::iter(segments).map(move |segment| {
                 let placement = placement.clone();
+                let key = key.clone();
                 async move {
+                    if let Some(key) = key {
+                        return read_sealed(&placement, &key, segment).await;
+                    }
                     let data = placement.get_range(segment.blob, segment.offset, segment.len).await?;
                     if data.len() as u64 != segment.len {
                         return Err(ObjectError::Corrupt(format!(
@@ -57,12 +64,32 @@ pub(crate) fn read_body(
     }
 }
 
+/// Reads plaintext `segment` of an encrypted stripe: the sealed packages
+/// that hold it, opened (a tag that does not verify is an error).
+async fn read_sealed(placement: &Arc<BlobPlacement>, key: &Key, segment: Segment) -> ObjectResult<Bytes> {
+    let (from, to) = (segment.offset, segment.offset + segment.len);
+    let (start, end, first) = crypt::sealed_range(from, to, segment.stripe_len);
+    let sealed = placement.get_range(segment.blob, start, end - start).await?;
+    if sealed.len() as u64 != end - start {
+        return Err(ObjectError::Corrupt(format!(
+            "blob {} returned {} bytes where its sealed stripe has {}",
+            segment.blob,
+            sealed.len(),
+            end - start
+        )));
+    }
+    let body_key = key.for_body(segment.blob.object);
+    Ok(Bytes::from(crypt::open_range(&body_key, segment.blob.stripe, first, &sealed, from, to)?))
+}
+
 /// A piece of one blob to read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Segment {
     blob: BlobId,
     offset: u64,
     len: u64,
+    /// The whole stripe's plaintext length.
+    stripe_len: u64,
 }
 
 /// Walks the manifest's parts and stripes that overlap `[pos, end)`.
@@ -99,8 +126,9 @@ impl Iterator for Segments {
             let offset = in_part % stripe_size;
             let stripe_end = (stripe + 1) * stripe_size;
             let len = (stripe_end.min(part.size) - in_part).min(self.end - self.pos);
+            let stripe_len = stripe_end.min(part.size) - stripe * stripe_size;
             self.pos += len;
-            return Some(Segment { blob: BlobId::new(part.body, stripe as u32), offset, len });
+            return Some(Segment { blob: BlobId::new(part.body, stripe as u32), offset, len, stripe_len });
         }
         None
     }

@@ -15,6 +15,7 @@ use futures::{Stream, StreamExt};
 use md5::{Digest, Md5};
 use tokio::task::JoinHandle;
 
+use crate::crypt::{self, Key};
 use crate::error::{ObjectError, ObjectResult, StdError};
 use crate::reclaim::Reclaimer;
 use arca_cluster::BlobPlacement;
@@ -66,6 +67,8 @@ struct Stripes {
     written: u32,
     /// The previous stripe's write, still in flight while the next arrives.
     pending: Option<JoinHandle<ObjectResult<()>>>,
+    /// The body's key, when it is encrypted.
+    seal: Option<Key>,
 }
 
 impl BodyWriter {
@@ -77,6 +80,7 @@ impl BodyWriter {
         body: S,
         expected_len: Option<u64>,
         allow_inline: bool,
+        seal: Option<&Key>,
     ) -> ObjectResult<WrittenBody>
     where
         S: Stream<Item = Result<Bytes, E>> + Send,
@@ -87,7 +91,11 @@ impl BodyWriter {
         }
         // Time-ordered: garbage collection reads a body's age off its id.
         let body_id = ObjectId::time_ordered(self.clock.now().micros);
-        let mut stripes = Stripes { body: body_id, written: 0, pending: None };
+        // A sealed body is never inline, and its stripes are sealed with the
+        // key of this body.
+        let seal = seal.map(|key| key.for_body(body_id));
+        let allow_inline = allow_inline && seal.is_none();
+        let mut stripes = Stripes { body: body_id, written: 0, pending: None, seal };
         let result = self.write_stripes(body, expected_len, allow_inline, &mut stripes).await;
         if result.is_err() {
             if let Some(pending) = stripes.pending.take() {
@@ -162,7 +170,14 @@ impl BodyWriter {
         }
         let id = BlobId::new(stripes.body, stripes.written);
         let placement = self.placement.clone();
-        stripes.pending = Some(tokio::spawn(async move { Ok(placement.put(id, data).await?) }));
+        let seal = stripes.seal.clone();
+        stripes.pending = Some(tokio::spawn(async move {
+            let data = match seal {
+                Some(key) => Bytes::from(crypt::seal_stripe(&key, id.stripe, &data)),
+                None => data,
+            };
+            Ok(placement.put(id, data).await?)
+        }));
         stripes.written += 1;
         Ok(())
     }

@@ -72,6 +72,7 @@ async fn copies_above_five_gib_are_refused() {
         version: Default::default(),
         conditions: Conditions::default(),
         range,
+        customer_key: None,
     };
     let refused = |result: Result<(), ObjectError>| match result {
         Err(ObjectError::InvalidRequest(msg)) => assert!(msg.contains("5368709120"), "{msg}"),
@@ -85,13 +86,15 @@ async fn copies_above_five_gib_are_refused() {
         content_length: None,
         content_md5: None,
         condition: PutCondition::Always,
+        sse: None,
     };
     refused(svc.copy_object(&root, source(None), dest, false, None).await.map(|_| ()));
 
-    let upload = svc.create_multipart_upload(&root, "big", "parts", ObjectMeta::default()).await.unwrap();
+    let upload =
+        svc.create_multipart_upload(&root, "big", "parts", ObjectMeta::default(), None).await.unwrap();
     let copy_part = |first: u64, last: u64| {
         let range = Some(ByteRange::Int { first, last: Some(last) });
-        svc.upload_part_copy(&root, source(range), "big", "parts", upload.upload_id, 1)
+        svc.upload_part_copy(&root, source(range), "big", "parts", upload.upload_id, 1, None)
     };
     refused(copy_part(0, MAX_COPY_SOURCE).await.map(|_| ()));
     // Exactly 5 GiB passes the limit (and then fails on the missing blobs).

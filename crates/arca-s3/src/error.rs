@@ -17,6 +17,14 @@ pub(crate) fn to_s3(err: ObjectError) -> S3Error {
         ObjectError::InvalidBucketState(_) => C::InvalidBucketState,
         ObjectError::NoSuchCorsConfiguration => C::NoSuchCORSConfiguration,
         ObjectError::MalformedPolicy(_) => C::MalformedPolicy,
+        ObjectError::NotImplemented(_) => C::NotImplemented,
+        ObjectError::ServerSideEncryptionConfigurationNotFound => {
+            // AWS answers it with 404; s3s's table says 400.
+            let mut e =
+                S3Error::with_message(C::ServerSideEncryptionConfigurationNotFoundError, err.to_string());
+            e.set_status_code(http::StatusCode::NOT_FOUND);
+            return e;
+        }
         ObjectError::NoSuchBucketPolicy => C::NoSuchBucketPolicy,
         ObjectError::NoSuchPublicAccessBlockConfiguration => {
             // Not in s3s's table of codes.

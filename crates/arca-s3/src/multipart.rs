@@ -27,11 +27,18 @@ pub(crate) async fn create_multipart_upload(
     let input = req.input;
     crate::unsupported::check_write(&crate::unsupported::write_options!(input))?;
     let meta = convert::object_meta!(input);
-    let upload = s3.service.create_multipart_upload(&caller, &input.bucket, &input.key, meta).await.s3()?;
+    let sse = crate::sse::write_sse!(input);
+    let upload =
+        s3.service.create_multipart_upload(&caller, &input.bucket, &input.key, meta, sse).await.s3()?;
+    let (server_side_encryption, sse_customer_algorithm, sse_customer_key_md5) =
+        crate::sse::echo(upload.meta.encryption.as_ref());
     Ok(S3Response::new(CreateMultipartUploadOutput {
         bucket: Some(input.bucket),
         key: Some(input.key),
         upload_id: Some(upload.upload_id.to_string()),
+        server_side_encryption,
+        sse_customer_algorithm,
+        sse_customer_key_md5,
         ..Default::default()
     }))
 }
@@ -50,6 +57,7 @@ pub(crate) async fn upload_part(
     let input = req.input;
     let upload = upload_id(&input.upload_id)?;
     let number = part_number_of(input.part_number)?;
+    let customer_key = crate::sse::read_key!(input);
     let content_md5 = convert::content_md5(input.content_md5.as_deref()).s3()?;
     let content_length = crate::object::declared_length(input.content_length)?;
     let Some(body) = input.body else {
@@ -66,6 +74,7 @@ pub(crate) async fn upload_part(
             number,
             content_length,
             content_md5,
+            customer_key.as_ref(),
             body,
             check,
         )
@@ -113,9 +122,19 @@ pub(crate) async fn upload_part_copy(
         input.copy_source_if_modified_since,
         input.copy_source_if_unmodified_since,
     );
-    let source = copy_source(input.copy_source, conditions, copy_range(input.copy_source_range.as_deref())?)?;
-    let (_, part) =
-        s3.service.upload_part_copy(&caller, source, &input.bucket, &input.key, upload, number).await.s3()?;
+    let mut source =
+        copy_source(input.copy_source, conditions, copy_range(input.copy_source_range.as_deref())?)?;
+    source.customer_key = crate::sse::customer_key(
+        input.copy_source_sse_customer_algorithm.as_deref(),
+        input.copy_source_sse_customer_key.as_deref(),
+        input.copy_source_sse_customer_key_md5.as_deref(),
+    )?;
+    let customer_key = crate::sse::read_key!(input);
+    let (_, part) = s3
+        .service
+        .upload_part_copy(&caller, source, &input.bucket, &input.key, upload, number, customer_key.as_ref())
+        .await
+        .s3()?;
     Ok(S3Response::new(UploadPartCopyOutput {
         copy_part_result: Some(CopyPartResult {
             e_tag: Some(etag(&part.etag)),

@@ -71,13 +71,19 @@ pub(crate) async fn put_object(
         return Err(s3_error!(MissingContentLength, "You must provide the Content-Length HTTP header."));
     };
     let meta = convert::object_meta!(input);
+    let sse = crate::sse::write_sse!(input);
     let (body, check) = declared.attach(body);
     let put =
-        PutObject { bucket: input.bucket, key: input.key, meta, content_length, content_md5, condition };
+        PutObject { bucket: input.bucket, key: input.key, meta, content_length, content_md5, condition, sse };
     let written = s3.service.put_object(&caller, put, body, check).await.s3()?;
     let row = &written.row;
     let sums = to_dto(&row.meta.checksums);
+    let (server_side_encryption, sse_customer_algorithm, sse_customer_key_md5) =
+        crate::sse::echo(row.meta.encryption.as_ref());
     Ok(S3Response::new(PutObjectOutput {
+        server_side_encryption,
+        sse_customer_algorithm,
+        sse_customer_key_md5,
         e_tag: Some(etag(&row.meta.etag)),
         version_id: version_text(written.version),
         checksum_crc32: sums.checksum_crc32,
@@ -153,6 +159,7 @@ pub(crate) fn version_text(version: Option<VersionRef>) -> Option<String> {
 macro_rules! get_request {
     ($input:expr) => {{
         GetObject {
+            customer_key: crate::sse::read_key!($input),
             version: version_ref($input.version_id.as_deref())?,
             bucket: $input.bucket,
             key: $input.key,
@@ -172,8 +179,13 @@ macro_rules! object_headers {
     ($output:ident, $read:expr, $checksum_mode:expr, { $($field:ident: $value:expr),* $(,)? }) => {{
         let d = describe(&$read, $checksum_mode);
         let meta = &$read.row.meta;
+        let (server_side_encryption, sse_customer_algorithm, sse_customer_key_md5) =
+            crate::sse::echo(meta.encryption.as_ref());
         $output {
             $($field: $value,)*
+            server_side_encryption,
+            sse_customer_algorithm,
+            sse_customer_key_md5,
             accept_ranges: Some("bytes".to_owned()),
             content_length: Some(d.content_length),
             content_range: d.content_range,
@@ -320,6 +332,7 @@ pub(crate) fn copy_source(
             version: version_ref(version_id.as_deref())?,
             conditions,
             range,
+            customer_key: None,
         }),
         _ => Err(s3_error!(NotImplemented, "Copying from an access point is not supported")),
     }
@@ -332,7 +345,7 @@ pub(crate) async fn copy_object(
     let caller = caller(&req)?;
     let input = req.input;
     unsupported::check_write(&unsupported::write_options!(input))?;
-    let source = copy_source(
+    let mut source = copy_source(
         input.copy_source,
         conditions(
             input.copy_source_if_match,
@@ -353,6 +366,12 @@ pub(crate) async fn copy_object(
         Some("REPLACE") => Some(meta.tags.clone()),
         Some(other) => return Err(s3_error!(InvalidArgument, "Unknown tagging directive: {other}")),
     };
+    source.customer_key = crate::sse::customer_key(
+        input.copy_source_sse_customer_algorithm.as_deref(),
+        input.copy_source_sse_customer_key.as_deref(),
+        input.copy_source_sse_customer_key_md5.as_deref(),
+    )?;
+    let sse = crate::sse::write_sse!(input);
     let condition = put_condition(input.if_match, input.if_none_match)?;
     let dest = PutObject {
         bucket: input.bucket,
@@ -361,9 +380,15 @@ pub(crate) async fn copy_object(
         content_length: None,
         content_md5: None,
         condition,
+        sse,
     };
     let (source, written) = s3.service.copy_object(&caller, source, dest, replace, tags).await.s3()?;
+    let (server_side_encryption, sse_customer_algorithm, sse_customer_key_md5) =
+        crate::sse::echo(written.row.meta.encryption.as_ref());
     Ok(S3Response::new(CopyObjectOutput {
+        server_side_encryption,
+        sse_customer_algorithm,
+        sse_customer_key_md5,
         copy_object_result: Some(CopyObjectResult {
             e_tag: Some(etag(&written.row.meta.etag)),
             last_modified: Some(timestamp(written.row.ts)),
@@ -373,4 +398,71 @@ pub(crate) async fn copy_object(
         version_id: version_text(written.version),
         ..Default::default()
     }))
+}
+
+/// GetObjectAttributes: what a HEAD tells, plus the parts of a multipart
+/// object (paged by part-number-marker and max-parts), each attribute only
+/// when asked for.
+pub(crate) async fn get_object_attributes(
+    s3: &ArcaS3,
+    req: S3Request<GetObjectAttributesInput>,
+) -> S3Result<S3Response<GetObjectAttributesOutput>> {
+    let caller = caller(&req)?;
+    let input = req.input;
+    let get = GetObject {
+        customer_key: crate::sse::read_key!(input),
+        version: version_ref(input.version_id.as_deref())?,
+        bucket: input.bucket,
+        key: input.key,
+        ..Default::default()
+    };
+    let read = s3.service.get_object(&caller, get, false).await.s3()?;
+    // One header, `ETag,ObjectSize`, or the header repeated: either way.
+    let wanted =
+        |name: &str| input.object_attributes.iter().any(|a| a.as_str().split(',').any(|x| x.trim() == name));
+    let meta = &read.row.meta;
+    let mut out = GetObjectAttributesOutput {
+        last_modified: Some(timestamp(read.row.ts)),
+        version_id: version_text(read.version),
+        ..Default::default()
+    };
+    if wanted(ObjectAttributes::ETAG) {
+        out.e_tag = Some(etag(&meta.etag));
+    }
+    if wanted(ObjectAttributes::OBJECT_SIZE) {
+        out.object_size = Some(meta.size as i64);
+    }
+    if wanted(ObjectAttributes::STORAGE_CLASS) {
+        out.storage_class = Some(StorageClass::from(convert::storage_class(meta.storage_class.as_deref())));
+    }
+    if wanted(ObjectAttributes::CHECKSUM) && !meta.checksums.is_empty() {
+        out.checksum = Some(to_dto(&meta.checksums));
+    }
+    if wanted(ObjectAttributes::OBJECT_PARTS)
+        && let arca_object::ObjectBody::Striped(manifest) = &read.row.body
+        && manifest.parts.first().is_some_and(|p| p.part_number > 0)
+    {
+        let marker = input.part_number_marker.unwrap_or(0).max(0) as u32;
+        let max = input.max_parts.unwrap_or(1000).clamp(0, 1000) as usize;
+        let after: Vec<_> = manifest.parts.iter().filter(|p| p.part_number > marker).collect();
+        let page = &after[..after.len().min(max)];
+        let truncated = after.len() > page.len();
+        out.object_parts = Some(GetObjectAttributesParts {
+            is_truncated: Some(truncated),
+            max_parts: Some(max as i32),
+            part_number_marker: Some(marker as i32),
+            next_part_number_marker: page.last().filter(|_| truncated).map(|p| p.part_number as i32),
+            parts: Some(
+                page.iter()
+                    .map(|p| ObjectPart {
+                        part_number: Some(p.part_number as i32),
+                        size: Some(p.size as i64),
+                        ..Default::default()
+                    })
+                    .collect(),
+            ),
+            total_parts_count: Some(manifest.parts.len() as i32),
+        });
+    }
+    Ok(S3Response::new(out))
 }

@@ -15,9 +15,6 @@ use s3s::{S3Error, S3ErrorCode, S3Result, s3_error};
 pub(crate) struct WriteOptions<'a> {
     pub acl: Option<&'a str>,
     pub grants: bool,
-    pub sse: Option<&'a str>,
-    pub sse_customer: bool,
-    pub sse_kms: bool,
     pub storage_class: Option<&'a str>,
 }
 
@@ -30,9 +27,6 @@ macro_rules! write_options {
                 || $input.grant_read.is_some()
                 || $input.grant_read_acp.is_some()
                 || $input.grant_write_acp.is_some(),
-            sse: $input.server_side_encryption.as_ref().map(|s| s.as_str()),
-            sse_customer: $input.sse_customer_algorithm.is_some() || $input.sse_customer_key.is_some(),
-            sse_kms: $input.ssekms_key_id.is_some() || $input.ssekms_encryption_context.is_some(),
             storage_class: $input.storage_class.as_ref().map(|c| c.as_str()),
         }
     };
@@ -63,9 +57,6 @@ pub(crate) fn check_acl(acl: Option<&str>, grants: bool) -> S3Result<()> {
 
 pub(crate) fn check_write(o: &WriteOptions<'_>) -> S3Result<()> {
     check_acl(o.acl, o.grants)?;
-    if o.sse.is_some() || o.sse_customer || o.sse_kms {
-        return Err(s3_error!(NotImplemented, "Server-side encryption is not implemented."));
-    }
     if let Some(class) = o.storage_class
         && !STORAGE_CLASSES.contains(&class)
     {
@@ -79,14 +70,7 @@ mod tests {
     use super::*;
 
     fn plain() -> WriteOptions<'static> {
-        WriteOptions {
-            acl: None,
-            grants: false,
-            sse: None,
-            sse_customer: false,
-            sse_kms: false,
-            storage_class: None,
-        }
+        WriteOptions { acl: None, grants: false, storage_class: None }
     }
 
     #[test]
@@ -99,9 +83,6 @@ mod tests {
         let refused = [
             WriteOptions { acl: Some("public-read"), ..plain() },
             WriteOptions { grants: true, ..plain() },
-            WriteOptions { sse: Some("AES256"), ..plain() },
-            WriteOptions { sse_customer: true, ..plain() },
-            WriteOptions { sse_kms: true, ..plain() },
             WriteOptions { storage_class: Some("GLACIER"), ..plain() },
         ];
         for o in &refused {

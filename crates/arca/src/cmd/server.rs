@@ -126,6 +126,41 @@ struct FileConfig {
     /// `[devices]`: device name = directory, for devices that do not live
     /// in `DATA/devices/NAME` (a disk mounted elsewhere).
     devices: Option<BTreeMap<String, PathBuf>>,
+    /// The SSE-S3 master key: a file of 32 bytes (raw, or 64 hex digits).
+    /// Default `DATA/master.key`, made at first start. Every node of a
+    /// cluster must have the same key.
+    master_key_file: Option<PathBuf>,
+}
+
+/// Reads the SSE-S3 master key from `path` (32 raw bytes or 64 hex
+/// digits); the default file is made, durably and readable by its owner
+/// only, when it does not exist yet.
+fn master_key(path: &std::path::Path, create: bool) -> Result<[u8; 32], Box<dyn std::error::Error>> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    if create && !path.exists() {
+        let mut key = [0u8; 32];
+        getrandom::fill(&mut key).map_err(|e| format!("no random source for the master key: {e}"))?;
+        let tmp = path.with_extension("key.tmp");
+        let mut file =
+            std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+        file.write_all(&key)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        if let Some(dir) = path.parent() {
+            std::fs::File::open(dir)?.sync_all()?;
+        }
+        tracing::info!(path = %path.display(), "made the SSE-S3 master key");
+    }
+    let bytes = std::fs::read(path).map_err(|e| format!("master key {}: {e}", path.display()))?;
+    let text = String::from_utf8_lossy(&bytes);
+    if let Ok(key) = <[u8; 32]>::try_from(bytes.as_slice()) {
+        return Ok(key);
+    }
+    let mut key = [0u8; 32];
+    hex::decode_to_slice(text.trim(), &mut key)
+        .map_err(|_| format!("master key {}: expected 32 bytes or 64 hex digits", path.display()))?;
+    Ok(key)
 }
 
 struct Settings {
@@ -143,6 +178,7 @@ struct Settings {
     object: ObjectConfig,
     maintenance: MaintenanceConfig,
     blob: BlobStoreConfig,
+    master_key_file: Option<PathBuf>,
 }
 
 impl Settings {
@@ -192,6 +228,7 @@ impl Settings {
             return Err("a gateway-only or storage-only node is part of a cluster: it needs --rpc".into());
         }
         Ok(Settings {
+            master_key_file: file.master_key_file,
             device_paths: file.devices.unwrap_or_default(),
             signature_v2: file.signature_v2.unwrap_or(true),
             snapshot_entries: file
@@ -217,6 +254,7 @@ impl Settings {
                 reclaim_grace: secs(file.reclaim_grace_secs, defaults.reclaim_grace),
                 body_idle_timeout: secs(file.request_idle_timeout_secs, defaults.body_idle_timeout)
                     .max(Duration::from_secs(1)),
+                master_key: None,
             },
             maintenance: MaintenanceConfig {
                 compact_interval: secs(file.compact_interval_secs, maintenance_defaults.compact_interval)
@@ -399,7 +437,10 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     }
     start_maintenance(cluster.clone(), settings.maintenance);
     let idle_timeout = settings.object.body_idle_timeout;
-    let service = ObjectService::new(cluster.clone(), clock, settings.object);
+    let mut object_config = settings.object;
+    let key_file = settings.master_key_file.clone().unwrap_or_else(|| settings.data.join("master.key"));
+    object_config.master_key = Some(master_key(&key_file, settings.master_key_file.is_none())?);
+    let service = ObjectService::new(cluster.clone(), clock, object_config);
     bootstrap_root_key(&service, settings.root).await?;
 
     if !settings.role.serves_s3() {
