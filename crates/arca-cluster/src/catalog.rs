@@ -38,6 +38,8 @@ pub const CLUSTER_ID: &[u8] = b"cluster_id";
 pub const RING: &[u8] = b"ring";
 pub const RING_BOOTSTRAP: &[u8] = b"ring_bootstrap";
 pub const RING_PREVIOUS: &[u8] = b"ring_previous";
+/// The cluster's SSE-S3 master key, when no node is given one of its own.
+pub const SSE_MASTER_KEY: &[u8] = b"sse_master_key";
 const MEMBER_PREFIX: &[u8] = b"member/";
 const RANGE_PREFIX: &[u8] = b"range/";
 
@@ -99,12 +101,15 @@ pub struct CatalogState {
     pub ring_previous: Option<Vec<u8>>,
     pub ring_bootstrap: bool,
     pub cluster_id: Option<[u8; 16]>,
+    pub sse_master_key: Option<[u8; 32]>,
 }
 
 impl CatalogState {
     fn set_cluster_row(&mut self, key: &[u8], value: Option<&[u8]>) {
         if key == CLUSTER_ID {
             self.cluster_id = value.and_then(|v| <[u8; 16]>::try_from(v).ok());
+        } else if key == SSE_MASTER_KEY {
+            self.sse_master_key = value.and_then(|v| <[u8; 32]>::try_from(v).ok());
         } else if key == RING {
             self.ring = value.map(<[u8]>::to_vec);
         } else if key == RING_PREVIOUS {

@@ -868,6 +868,39 @@ impl Cluster {
         }
     }
 
+    /// The cluster's SSE-S3 master key, made once by whichever node needs
+    /// it first (a compare-and-set in the catalog, so every node gets the
+    /// same key) and replicated with the catalog.
+    pub async fn sse_master_key(&self) -> ClusterResult<[u8; 32]> {
+        for _ in 0..3 {
+            if let Some(key) = self.catalog.read(|c| c.sse_master_key) {
+                return Ok(key);
+            }
+            self.sync_catalog().await?;
+            if let Some(key) = self.catalog.read(|c| c.sse_master_key) {
+                return Ok(key);
+            }
+            let mut key = [0u8; 32];
+            getrandom::fill(&mut key).map_err(|e| ClusterError::Invalid(format!("no random source: {e}")))?;
+            let swap = CatalogCommand::SwapCluster {
+                key: catalog::SSE_MASTER_KEY.to_vec(),
+                expect: None,
+                value: key.to_vec(),
+                remove: Vec::new(),
+                put: Vec::new(),
+            };
+            match self.catalog_write(swap).await {
+                Ok(_) => tracing::info!("made the cluster's SSE-S3 master key"),
+                // Another node made it first: read theirs.
+                Err(ClusterError::Meta(MetaError::PreconditionFailed)) => {}
+                Err(err) => return Err(err),
+            }
+        }
+        self.catalog
+            .read(|c| c.sse_master_key)
+            .ok_or_else(|| ClusterError::Invalid("no SSE-S3 master key".into()))
+    }
+
     // ---- index ranges --------------------------------------------------------
 
     /// The index range of a bucket.

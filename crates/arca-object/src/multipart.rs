@@ -66,7 +66,7 @@ impl ObjectService {
         let bucket = self.bucket(caller, bucket).await?;
         // The upload's data key: every part is sealed with it (and its
         // part's id); the completed object keeps it.
-        meta.encryption = self.new_encryption(&bucket, sse.as_ref())?.map(|(e, _)| e);
+        meta.encryption = self.new_encryption(&bucket, sse.as_ref()).await?.map(|(e, _)| e);
         let now = self.clock().now();
         meta.owner = caller.access_key.clone();
         // Checked now as S3 does; the default retention is given at
@@ -123,7 +123,7 @@ impl ObjectService {
     {
         check_part_number(part_number)?;
         let upload = self.upload(caller, bucket, key, upload_id).await?;
-        let seal = self.opening_key(upload.meta.encryption.as_ref(), customer_key)?;
+        let seal = self.opening_key(upload.meta.encryption.as_ref(), customer_key).await?;
         let written = self.writer().write(body, content_length, false, seal.as_ref()).await?;
         let StoredBody::Striped { body, stripe_size } = written.stored else {
             return Err(ObjectError::Internal("a part was stored inline".into()));

@@ -151,7 +151,7 @@ impl ObjectService {
         validate_key(&req.key)?;
         check_metadata(&req.meta)?;
         let bucket = self.bucket(caller, &req.bucket).await?;
-        let encryption = self.new_encryption(&bucket, req.sse.as_ref())?;
+        let encryption = self.new_encryption(&bucket, req.sse.as_ref()).await?;
         let seal = encryption.as_ref().map(|(_, key)| key);
         let written = self.writer().write(body, req.content_length, true, seal).await?;
         let encryption = encryption.map(|(e, _)| e);
@@ -245,7 +245,7 @@ impl ObjectService {
         let bucket = self.bucket(caller, &req.bucket).await?;
         let row = self.readable_version(&bucket, &req.key, req.version).await?;
         let version = VersionRef::reported(&bucket, row.version);
-        let key = self.opening_key(row.meta.encryption.as_ref(), req.customer_key.as_ref())?;
+        let key = self.opening_key(row.meta.encryption.as_ref(), req.customer_key.as_ref()).await?;
         req.conditions.check(&row.meta.etag, row.ts)?;
         let size = row.meta.size;
 

@@ -68,15 +68,18 @@ fn random_salt() -> Vec<u8> {
 }
 
 impl ObjectService {
-    fn master_key(&self) -> ObjectResult<Key> {
-        self.config().master_key.map(Key).ok_or_else(|| {
-            ObjectError::NotImplemented("SSE-S3 needs a master key: set [encryption] master_key_file".into())
-        })
+    /// The master key: the node's own (`master_key_file`), else the
+    /// cluster's, kept in the catalog.
+    async fn master_key(&self) -> ObjectResult<Key> {
+        match self.config().master_key {
+            Some(key) => Ok(Key(key)),
+            None => Ok(Key(self.cluster().sse_master_key().await?)),
+        }
     }
 
     /// The encryption of a new body in `bucket`: the request's, else the
     /// bucket's default, else none.
-    pub(crate) fn new_encryption(
+    pub(crate) async fn new_encryption(
         &self,
         bucket: &BucketRow,
         asked: Option<&SseRequest>,
@@ -90,7 +93,7 @@ impl ObjectService {
             None => None,
             Some(SseRequest::Managed) => {
                 let data = Key::random();
-                let key_material = self.master_key()?.wrap(&data);
+                let key_material = self.master_key().await?.wrap(&data);
                 Some((
                     Encryption { mode: EncryptionMode::Managed, key_material, customer_key_md5: None },
                     data,
@@ -113,14 +116,16 @@ impl ObjectService {
     /// key a request brought. An SSE-C object needs its own key (a missing
     /// one is InvalidRequest, a different one AccessDenied); a customer key
     /// for an object not stored with one is InvalidRequest.
-    pub(crate) fn opening_key(
+    pub(crate) async fn opening_key(
         &self,
         stored: Option<&Encryption>,
         customer: Option<&CustomerKey>,
     ) -> ObjectResult<Option<Key>> {
         match (stored, customer) {
             (None, None) => Ok(None),
-            (Some(e), None) if e.mode == EncryptionMode::Managed => Ok(Some(self.master_key()?.unwrap(&e.key_material)?)),
+            (Some(e), None) if e.mode == EncryptionMode::Managed => {
+                Ok(Some(self.master_key().await?.unwrap(&e.key_material)?))
+            }
             (Some(_), None) => Err(ObjectError::InvalidRequest(
                 "The object was stored using a form of Server Side Encryption. The correct parameters must be \
                  provided to retrieve the object."
@@ -150,9 +155,7 @@ impl ObjectService {
     ) -> ObjectResult<()> {
         if let Some(a) = &algorithm {
             match a.as_str() {
-                "AES256" => {
-                    self.master_key()?;
-                }
+                "AES256" => {}
                 "aws:kms" | "aws:kms:dsse" => {
                     return Err(ObjectError::NotImplemented(
                         "SSE-KMS needs a KMS; none is configured.".into(),

@@ -126,39 +126,20 @@ struct FileConfig {
     /// `[devices]`: device name = directory, for devices that do not live
     /// in `DATA/devices/NAME` (a disk mounted elsewhere).
     devices: Option<BTreeMap<String, PathBuf>>,
-    /// The SSE-S3 master key: a file of 32 bytes (raw, or 64 hex digits).
-    /// Default `DATA/master.key`, made at first start. Every node of a
-    /// cluster must have the same key.
+    /// The SSE-S3 master key: a file of 32 bytes (raw, or 64 hex digits),
+    /// the same on every node. Without it the cluster makes one and keeps
+    /// it in its catalog.
     master_key_file: Option<PathBuf>,
 }
 
-/// Reads the SSE-S3 master key from `path` (32 raw bytes or 64 hex
-/// digits); the default file is made, durably and readable by its owner
-/// only, when it does not exist yet.
-fn master_key(path: &std::path::Path, create: bool) -> Result<[u8; 32], Box<dyn std::error::Error>> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    if create && !path.exists() {
-        let mut key = [0u8; 32];
-        getrandom::fill(&mut key).map_err(|e| format!("no random source for the master key: {e}"))?;
-        let tmp = path.with_extension("key.tmp");
-        let mut file =
-            std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
-        file.write_all(&key)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        if let Some(dir) = path.parent() {
-            std::fs::File::open(dir)?.sync_all()?;
-        }
-        tracing::info!(path = %path.display(), "made the SSE-S3 master key");
-    }
+/// Reads the SSE-S3 master key from `path`: 32 raw bytes or 64 hex digits.
+fn master_key(path: &std::path::Path) -> Result<[u8; 32], Box<dyn std::error::Error>> {
     let bytes = std::fs::read(path).map_err(|e| format!("master key {}: {e}", path.display()))?;
-    let text = String::from_utf8_lossy(&bytes);
     if let Ok(key) = <[u8; 32]>::try_from(bytes.as_slice()) {
         return Ok(key);
     }
     let mut key = [0u8; 32];
-    hex::decode_to_slice(text.trim(), &mut key)
+    hex::decode_to_slice(String::from_utf8_lossy(&bytes).trim(), &mut key)
         .map_err(|_| format!("master key {}: expected 32 bytes or 64 hex digits", path.display()))?;
     Ok(key)
 }
@@ -438,8 +419,9 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     start_maintenance(cluster.clone(), settings.maintenance);
     let idle_timeout = settings.object.body_idle_timeout;
     let mut object_config = settings.object;
-    let key_file = settings.master_key_file.clone().unwrap_or_else(|| settings.data.join("master.key"));
-    object_config.master_key = Some(master_key(&key_file, settings.master_key_file.is_none())?);
+    if let Some(path) = &settings.master_key_file {
+        object_config.master_key = Some(master_key(path)?);
+    }
     let service = ObjectService::new(cluster.clone(), clock, object_config);
     bootstrap_root_key(&service, settings.root).await?;
 
