@@ -181,6 +181,65 @@ def test_the_public_access_block(s3, server, bucket):
     assert error_of(e) == ("NoSuchPublicAccessBlockConfiguration", 404)
 
 
+def test_acls_take_effect_once_ownership_enables_them(arca, server, s3, bucket):
+    carol_key = create_key(arca, "acl-carol")
+    carol = client(server, carol_key["access_key"], carol_key["secret_key"])
+    anon = anonymous(server)
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x")
+    # BucketOwnerEnforced (the default): ACLs are off.
+    with pytest.raises(ClientError) as e:
+        s3.put_object_acl(Bucket=bucket, Key="k", ACL="public-read")
+    assert error_of(e) == ("AccessControlListNotSupported", 400)
+
+    s3.put_bucket_ownership_controls(Bucket=bucket, OwnershipControls={"Rules": [{"ObjectOwnership": "ObjectWriter"}]})
+    s3.put_object(Bucket=bucket, Key="public", Body=b"p", ACL="public-read")
+    assert anon.get_object(Bucket=bucket, Key="public")["Body"].read() == b"p"
+    grants = s3.get_object_acl(Bucket=bucket, Key="public")["Grants"]
+    assert {(g["Grantee"].get("URI"), g["Permission"]) for g in grants} >= {
+        ("http://acs.amazonaws.com/groups/global/AllUsers", "READ")
+    }
+    with pytest.raises(ClientError) as e:
+        anon.get_object(Bucket=bucket, Key="k")
+    assert error_of(e) == ("AccessDenied", 403)
+
+    # A grant to one key: Carol may read that object, and write through the bucket's ACL.
+    s3.put_object_acl(Bucket=bucket, Key="k", GrantRead=f'id="{carol_key["access_key"]}"')
+    assert carol.get_object(Bucket=bucket, Key="k")["Body"].read() == b"x"
+    with pytest.raises(ClientError) as e:
+        carol.put_object(Bucket=bucket, Key="by-carol", Body=b"c")
+    assert error_of(e) == ("AccessDenied", 403)
+    s3.put_bucket_acl(Bucket=bucket, GrantWrite=f'id="{carol_key["access_key"]}"', GrantRead=f'id="{carol_key["access_key"]}"')
+    carol.put_object(Bucket=bucket, Key="by-carol", Body=b"c")
+    assert "by-carol" in [o["Key"] for o in carol.list_objects_v2(Bucket=bucket)["Contents"]]
+    bucket_grants = s3.get_bucket_acl(Bucket=bucket)["Grants"]
+    assert {(g["Grantee"].get("ID"), g["Permission"]) for g in bucket_grants} >= {
+        (carol_key["access_key"], "WRITE"),
+        (carol_key["access_key"], "READ"),
+    }
+
+    # A policy Deny beats the ACL's allow.
+    s3.put_bucket_policy(
+        Bucket=bucket, Policy=policy(deny("*", "s3:GetObject", f"arn:aws:s3:::{bucket}/public"))
+    )
+    with pytest.raises(ClientError) as e:
+        anon.get_object(Bucket=bucket, Key="public")
+    assert error_of(e) == ("AccessDenied", 403)
+    s3.delete_bucket_policy(Bucket=bucket)
+
+    # The public access block: IgnorePublicAcls and BlockPublicAcls.
+    s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration={"IgnorePublicAcls": True})
+    with pytest.raises(ClientError) as e:
+        anon.get_object(Bucket=bucket, Key="public")
+    assert error_of(e) == ("AccessDenied", 403)
+    s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration={"BlockPublicAcls": True})
+    with pytest.raises(ClientError) as e:
+        s3.put_object(Bucket=bucket, Key="p2", Body=b"x", ACL="public-read-write")
+    assert error_of(e) == ("AccessDenied", 403)
+    with pytest.raises(ClientError) as e:
+        s3.put_object_acl(Bucket=bucket, Key="k", GrantRead='emailAddress="x@example.com"')
+    assert error_of(e) == ("UnresolvableGrantByEmailAddress", 400)
+
+
 def test_ownership_controls_and_owner_only_acls(s3, bucket):
     with pytest.raises(ClientError) as e:
         s3.get_bucket_ownership_controls(Bucket=bucket)

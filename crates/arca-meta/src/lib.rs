@@ -38,9 +38,9 @@ use arca_types::{NodeId, ObjectId, Timestamp};
 
 pub use keys::{MAX_NAME_LEN, MAX_OBJECT_KEY_LEN, timestamp_of_version, version_of};
 pub use rows::{
-    BucketRow, BucketStats, DefaultRetention, Encryption, EncryptionMode, EventKind, EventRow, KeyRow,
-    LockMode, Manifest, ManifestPart, ObjectBody, ObjectLock, ObjectMeta, ObjectRow, PartRow, Retention,
-    RetentionPeriod, Row, UploadRow, Versioning,
+    AclGrant, AclPermission, BucketRow, BucketStats, DefaultRetention, Encryption, EncryptionMode, EventKind,
+    EventRow, Grantee, KeyRow, LockMode, Manifest, ManifestPart, ObjectBody, ObjectLock, ObjectMeta,
+    ObjectRow, PartRow, Retention, RetentionPeriod, Row, UploadRow, Versioning,
 };
 pub use store::MetaStore;
 pub use upkeep::Reclaimed;

@@ -217,6 +217,7 @@ pub(crate) fn update_version_in(
     match change {
         VersionChange::Tags(tags) => row.meta.tags = tags,
         VersionChange::LegalHold(on) => row.meta.legal_hold = on,
+        VersionChange::Acl(grants) => row.meta.acl = grants,
         VersionChange::Retention { retention, bypass_governance, now } => {
             if let Some(old) = row.meta.retention.filter(|r| r.until_micros > now.micros) {
                 let stricter = retention.is_some_and(|new| {

@@ -31,7 +31,7 @@ use arca_types::{ObjectId, Timestamp};
 use fjall::Readable;
 use serde::{Deserialize, Serialize};
 
-use crate::rows::{BucketRow, BucketStats, KeyRow, ObjectRow, PartRow, Retention, UploadRow};
+use crate::rows::{AclGrant, BucketRow, BucketStats, KeyRow, ObjectRow, PartRow, Retention, UploadRow};
 use crate::store::{MetaStore, Table};
 use crate::writer::Txn;
 use crate::{
@@ -165,6 +165,8 @@ pub enum VersionChange {
         now: Timestamp,
     },
     LegalHold(bool),
+    /// PutObjectAcl: the grants beyond the owner's.
+    Acl(Vec<AclGrant>),
 }
 
 /// What an index command did.

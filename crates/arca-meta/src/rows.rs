@@ -184,6 +184,35 @@ pub struct ObjectMeta {
     pub legal_hold: bool,
     /// How the body is encrypted at rest, if it is.
     pub encryption: Option<Encryption>,
+    /// ACL grants beyond the owner's FULL_CONTROL (only in buckets whose
+    /// object ownership enables ACLs).
+    pub acl: Vec<AclGrant>,
+}
+
+/// One ACL grant: a permission to a grantee.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AclGrant {
+    pub grantee: Grantee,
+    pub permission: AclPermission,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Grantee {
+    /// An access key (Arca's canonical user id).
+    Key(String),
+    /// Everyone, anonymous requests included.
+    AllUsers,
+    /// Every signed request.
+    AuthenticatedUsers,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AclPermission {
+    Read,
+    Write,
+    ReadAcp,
+    WriteAcp,
+    FullControl,
 }
 
 /// Server-side encryption of a body (docs/design.md, "Encryption at rest").

@@ -44,8 +44,8 @@ pub const OWNERSHIP_SETTINGS: [&str; 3] = ["BucketOwnerEnforced", "BucketOwnerPr
 pub enum Verdict {
     /// Go on; the operation checks ownership and grants itself.
     Proceed,
-    /// The bucket policy allows this request on this bucket.
-    AllowedByPolicy,
+    /// The bucket policy or an ACL allows this request on this bucket.
+    Allowed,
     Denied(&'static str),
 }
 
@@ -83,35 +83,40 @@ fn verdict(
     action: &str,
     resource: &str,
     context: &HashMap<String, Vec<String>>,
+    acl_allows: bool,
 ) -> Verdict {
     if caller.is_root {
         return Verdict::Proceed;
     }
-    let Some(policy) = policy else {
-        return if caller.is_anonymous() { Verdict::Denied("Access Denied") } else { Verdict::Proceed };
+    let decision = match policy {
+        Some(policy) => {
+            let principal = (!caller.is_anonymous()).then_some(caller.access_key.as_str());
+            policy.evaluate(&Request { principal, action, resource, context })
+        }
+        None => Decision::Neutral,
     };
-    let principal = (!caller.is_anonymous()).then_some(caller.access_key.as_str());
-    let request = Request { principal, action, resource, context };
-    match policy.evaluate(&request) {
+    match decision {
         Decision::Deny => Verdict::Denied("Access Denied by the bucket policy"),
         _ if caller.may_use(bucket) => Verdict::Proceed,
         Decision::Allow if caller.is_anonymous() && public_access_block(bucket).restrict_public_buckets => {
             Verdict::Denied("Access Denied: the bucket's public access block restricts its public policy")
         }
-        Decision::Allow => Verdict::AllowedByPolicy,
-        Decision::Neutral if caller.is_anonymous() => Verdict::Denied("Access Denied"),
-        Decision::Neutral => Verdict::Proceed,
+        Decision::Allow => Verdict::Allowed,
+        _ if acl_allows => Verdict::Allowed,
+        _ if caller.is_anonymous() => Verdict::Denied("Access Denied"),
+        _ => Verdict::Proceed,
     }
 }
 
-fn public_access_block(bucket: &BucketRow) -> PublicAccessBlock {
+pub(crate) fn public_access_block(bucket: &BucketRow) -> PublicAccessBlock {
     bucket.attr(PUBLIC_ACCESS_BLOCK).and_then(|json| serde_json::from_str(json).ok()).unwrap_or_default()
 }
 
 impl ObjectService {
     /// The access decision for one request on `bucket` (see the module
     /// comment): `action` and `resource` as a policy names them, `context`
-    /// the request's condition keys (lower-case names).
+    /// the request's condition keys (lower-case names), `acl_allows`
+    /// whether an ACL grants the request (asked only when needed).
     pub fn authorize(
         &self,
         caller: &Caller,
@@ -119,9 +124,10 @@ impl ObjectService {
         action: &str,
         resource: &str,
         context: &HashMap<String, Vec<String>>,
+        acl_allows: bool,
     ) -> Verdict {
         let policy = if caller.is_root { None } else { self.inner.policies.policy_of(bucket) };
-        verdict(policy.as_deref(), bucket, caller, action, resource, context)
+        verdict(policy.as_deref(), bucket, caller, action, resource, context, acl_allows)
     }
 
     /// Whether the bucket's policy names `key` in a condition on existing
@@ -233,7 +239,7 @@ mod tests {
 
     fn decide(cache: &PolicyCache, who: &Caller, b: &BucketRow, action: &str) -> Verdict {
         let policy = cache.policy_of(b);
-        verdict(policy.as_deref(), b, who, action, "arn:aws:s3:::b/k", &HashMap::new())
+        verdict(policy.as_deref(), b, who, action, "arn:aws:s3:::b/k", &HashMap::new(), false)
     }
 
     const PUBLIC_READ: &str = r#"{"Version":"2012-10-17","Statement":[
@@ -245,11 +251,11 @@ mod tests {
         let cache = PolicyCache::default();
         let b = bucket(Some(PUBLIC_READ), None);
         let anonymous = Caller::anonymous();
-        assert_eq!(decide(&cache, &anonymous, &b, "s3:GetObject"), Verdict::AllowedByPolicy);
+        assert_eq!(decide(&cache, &anonymous, &b, "s3:GetObject"), Verdict::Allowed);
         assert!(matches!(decide(&cache, &anonymous, &b, "s3:PutObject"), Verdict::Denied(_)));
         assert!(matches!(decide(&cache, &caller("GRANTED"), &b, "s3:DeleteObject"), Verdict::Denied(_)));
         assert_eq!(decide(&cache, &caller("GRANTED"), &b, "s3:PutObject"), Verdict::Proceed);
-        assert_eq!(decide(&cache, &caller("STRANGER"), &b, "s3:GetObject"), Verdict::AllowedByPolicy);
+        assert_eq!(decide(&cache, &caller("STRANGER"), &b, "s3:GetObject"), Verdict::Allowed);
         let blocked = bucket(
             Some(PUBLIC_READ),
             Some(PublicAccessBlock { restrict_public_buckets: true, ..Default::default() }),
@@ -261,6 +267,29 @@ mod tests {
         ));
         let root = Caller { is_root: true, ..caller("ROOT") };
         assert_eq!(decide(&cache, &root, &b, "s3:DeleteObject"), Verdict::Proceed);
+        // An ACL's grant admits a stranger, but never past a Deny.
+        let ctx = HashMap::new();
+        let stranger = caller("STRANGER");
+        let open = bucket(None, None);
+        assert_eq!(
+            verdict(None, &open, &stranger, "s3:PutObject", "arn:aws:s3:::b/k", &ctx, true),
+            Verdict::Allowed
+        );
+        assert_eq!(
+            verdict(None, &open, &anonymous, "s3:GetObject", "arn:aws:s3:::b/k", &ctx, true),
+            Verdict::Allowed
+        );
+        let policy = cache.policy_of(&b);
+        let denied = verdict(
+            policy.as_deref(),
+            &b,
+            &caller("GRANTED"),
+            "s3:DeleteObject",
+            "arn:aws:s3:::b/k",
+            &ctx,
+            true,
+        );
+        assert!(matches!(denied, Verdict::Denied(_)));
     }
 
     #[test]

@@ -26,6 +26,10 @@ pub enum ObjectError {
     InvalidBucketState(String),
     #[error("{0}")]
     MalformedPolicy(String),
+    #[error(
+        "The bucket does not allow ACLs; set its object ownership to ObjectWriter or BucketOwnerPreferred."
+    )]
+    AccessControlListNotSupported,
     #[error("The bucket policy does not exist")]
     NoSuchBucketPolicy,
     #[error("The public access block configuration was not found")]

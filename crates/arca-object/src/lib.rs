@@ -9,6 +9,7 @@
 //! node is a cluster of one and runs exactly this code.
 
 mod access;
+mod acl;
 mod bucket;
 mod conditions;
 mod cors;
@@ -35,11 +36,12 @@ use arca_cluster::{BlobPlacement, Cluster};
 use arca_types::Clock;
 
 pub use access::{OWNERSHIP_SETTINGS, PublicAccessBlock, Verdict};
+pub use acl::{Acl, AclTarget, canned_acl};
 pub use arca_meta::{
-    BucketRow, BucketStats, DefaultRetention, KeyRow, ListEntry, ListPage, ListQuery, LockMode, ManifestPart,
-    ObjectBody, ObjectLock, ObjectMeta, ObjectRow, ObjectSummary, PartRow, PutCondition, Retention,
-    RetentionPeriod, UploadListPage, UploadListQuery, UploadRow, VersionListEntry, VersionListPage,
-    VersionListQuery, VersionSummary, Versioning,
+    AclGrant, AclPermission, BucketRow, BucketStats, DefaultRetention, Grantee, KeyRow, ListEntry, ListPage,
+    ListQuery, LockMode, ManifestPart, ObjectBody, ObjectLock, ObjectMeta, ObjectRow, ObjectSummary, PartRow,
+    PutCondition, Retention, RetentionPeriod, UploadListPage, UploadListQuery, UploadRow, VersionListEntry,
+    VersionListPage, VersionListQuery, VersionSummary, Versioning,
 };
 pub use conditions::{Conditions, etag_matches};
 pub use cors::{CorsGrant, CorsRule, MAX_CORS_RULES, match_rule};

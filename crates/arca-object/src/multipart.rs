@@ -64,6 +64,7 @@ impl ObjectService {
         validate_key(key)?;
         check_metadata(&meta)?;
         let bucket = self.bucket(caller, bucket).await?;
+        crate::acl::check_new_acl(&bucket, &meta.acl)?;
         // The upload's data key: every part is sealed with it (and its
         // part's id); the completed object keeps it.
         meta.encryption = self.new_encryption(&bucket, sse.as_ref()).await?.map(|(e, _)| e);

@@ -151,6 +151,7 @@ impl ObjectService {
         validate_key(&req.key)?;
         check_metadata(&req.meta)?;
         let bucket = self.bucket(caller, &req.bucket).await?;
+        crate::acl::check_new_acl(&bucket, &req.meta.acl)?;
         let encryption = self.new_encryption(&bucket, req.sse.as_ref()).await?;
         let seal = encryption.as_ref().map(|(_, key)| key);
         let written = self.writer().write(body, req.content_length, true, seal).await?;
@@ -328,9 +329,12 @@ impl ObjectService {
         }
         let mut read = self.open_copy_source(caller, &source, None).await?;
         if !replace_meta {
-            // The lock of the copy is the request's, never the source's.
-            let (retention, legal_hold) = (dest.meta.retention, dest.meta.legal_hold);
-            dest.meta = ObjectMeta { checksums: Vec::new(), retention, legal_hold, ..read.row.meta.clone() };
+            // The lock and ACL of the copy are the request's, never the
+            // source's.
+            let (retention, legal_hold, acl) =
+                (dest.meta.retention, dest.meta.legal_hold, dest.meta.acl.clone());
+            dest.meta =
+                ObjectMeta { checksums: Vec::new(), retention, legal_hold, acl, ..read.row.meta.clone() };
         }
         // Tags follow their own directive: the source's unless replaced.
         dest.meta.tags = tags.unwrap_or_else(|| read.row.meta.tags.clone());

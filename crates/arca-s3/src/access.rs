@@ -2,21 +2,18 @@
 //! GetBucketPolicyStatus, Put/Get/DeletePublicAccessBlock,
 //! Put/Get/DeleteBucketOwnershipControls, and the ACL calls.
 //!
-//! Arca keeps no per-grantee ACLs: access is the owner's, the keys the
-//! bucket grants (`arca bucket allow`) and what the bucket policy allows.
-//! So Get{Bucket,Object}Acl answer the owner's FULL_CONTROL, and
-//! Put{Bucket,Object}Acl accept only the canned ACLs that grant nothing
-//! more (S3's answer to anything else with ACLs disabled is
-//! AccessControlListNotSupported).
+//! ACLs take effect where the bucket's object ownership enables them
+//! (arca-object `acl.rs`); Get{Bucket,Object}Acl show the owner's
+//! FULL_CONTROL and the grants beyond it.
 
-use arca_object::PublicAccessBlock;
+use arca_object::Grantee as ArcaGrantee;
+use arca_object::{Acl, AclGrant, AclPermission, PublicAccessBlock};
 use s3s::dto::*;
-use s3s::{S3Request, S3Response, S3Result};
+use s3s::{S3Request, S3Response, S3Result, s3_error};
 
 use crate::ArcaS3;
 use crate::auth::caller;
 use crate::error::IntoS3;
-use crate::unsupported;
 
 pub(crate) async fn put_bucket_policy(
     s3: &ArcaS3,
@@ -134,20 +131,169 @@ pub(crate) async fn delete_bucket_ownership_controls(
     Ok(S3Response::new(DeleteBucketOwnershipControlsOutput::default()))
 }
 
-/// The ACL every bucket and object has: its owner's FULL_CONTROL.
-async fn owner_acl(s3: &ArcaS3, owner: &str) -> S3Result<(Owner, Grants)> {
-    let owner = s3.owner(owner).await?;
-    let grant = Grant {
-        grantee: Some(Grantee {
-            display_name: owner.display_name.clone(),
-            email_address: None,
-            id: owner.id.clone(),
-            type_: Type::from(Type::CANONICAL_USER.to_owned()),
-            uri: None,
-        }),
-        permission: Some(Permission::from(Permission::FULL_CONTROL.to_owned())),
+const ALL_USERS: &str = "http://acs.amazonaws.com/groups/global/AllUsers";
+const AUTHENTICATED_USERS: &str = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers";
+
+fn invalid_grantee(what: &str) -> s3s::S3Error {
+    s3_error!(InvalidArgument, "Invalid grantee: {what}")
+}
+
+fn grantee_of_uri(uri: &str) -> S3Result<ArcaGrantee> {
+    match uri {
+        ALL_USERS => Ok(ArcaGrantee::AllUsers),
+        AUTHENTICATED_USERS => Ok(ArcaGrantee::AuthenticatedUsers),
+        other => Err(invalid_grantee(other)),
+    }
+}
+
+/// Parses one x-amz-grant-* header: `id="AK...", uri="http://acs..."`.
+fn grant_header(value: &str, permission: AclPermission, out: &mut Acl) -> S3Result<()> {
+    for item in value.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let (kind, who) = item.split_once('=').ok_or_else(|| invalid_grantee(item))?;
+        let who = who.trim().trim_matches('"');
+        let grantee = match kind.trim().to_ascii_lowercase().as_str() {
+            "id" => ArcaGrantee::Key(who.to_owned()),
+            "uri" => grantee_of_uri(who)?,
+            "emailaddress" => {
+                return Err(s3_error!(
+                    UnresolvableGrantByEmailAddress,
+                    "The e-mail address you provided does not match any account on record."
+                ));
+            }
+            _ => return Err(invalid_grantee(item)),
+        };
+        out.push(AclGrant { grantee, permission });
+    }
+    Ok(())
+}
+
+/// The ACL a request asks for: a canned ACL or x-amz-grant-* headers (not
+/// both), each `None` when absent. `None`: the request names no ACL.
+pub(crate) fn requested_acl(
+    canned: Option<&str>,
+    full_control: Option<&str>,
+    read: Option<&str>,
+    read_acp: Option<&str>,
+    write: Option<&str>,
+    write_acp: Option<&str>,
+) -> S3Result<Option<Acl>> {
+    let headers = [
+        (full_control, AclPermission::FullControl),
+        (read, AclPermission::Read),
+        (read_acp, AclPermission::ReadAcp),
+        (write, AclPermission::Write),
+        (write_acp, AclPermission::WriteAcp),
+    ];
+    let any_grant = headers.iter().any(|(v, _)| v.is_some());
+    match (canned, any_grant) {
+        (Some(_), true) => {
+            Err(s3_error!(InvalidRequest, "Specifying both Canned ACLs and Header Grants is not allowed"))
+        }
+        (Some(name), false) => Ok(Some(arca_object::canned_acl(name).s3()?)),
+        (None, true) => {
+            let mut acl = Acl::new();
+            for (value, permission) in headers {
+                if let Some(value) = value {
+                    grant_header(value, permission, &mut acl)?;
+                }
+            }
+            Ok(Some(acl))
+        }
+        (None, false) => Ok(None),
+    }
+}
+
+/// The ACL of any s3s object write input (their fields share names).
+macro_rules! object_acl {
+    ($input:expr) => {
+        $crate::access::requested_acl(
+            $input.acl.as_ref().map(|a| a.as_str()),
+            $input.grant_full_control.as_deref(),
+            $input.grant_read.as_deref(),
+            $input.grant_read_acp.as_deref(),
+            None,
+            $input.grant_write_acp.as_deref(),
+        )?
+        .unwrap_or_default()
     };
-    Ok((owner, vec![grant]))
+}
+pub(crate) use object_acl;
+
+/// An AccessControlPolicy body as grants beyond the owner's.
+fn policy_acl(policy: AccessControlPolicy, owner: &str) -> S3Result<Acl> {
+    let mut acl = Acl::new();
+    for grant in policy.grants.unwrap_or_default() {
+        let permission = match grant.permission.as_ref().map(|p| p.as_str()) {
+            Some(Permission::FULL_CONTROL) => AclPermission::FullControl,
+            Some(Permission::READ) => AclPermission::Read,
+            Some(Permission::READ_ACP) => AclPermission::ReadAcp,
+            Some(Permission::WRITE) => AclPermission::Write,
+            Some(Permission::WRITE_ACP) => AclPermission::WriteAcp,
+            _ => return Err(s3_error!(MalformedACLError, "A grant names no valid permission")),
+        };
+        let g = grant.grantee.ok_or_else(|| s3_error!(MalformedACLError, "A grant names no grantee"))?;
+        let grantee = match (g.id, g.uri, g.email_address) {
+            (Some(id), _, _) => ArcaGrantee::Key(id),
+            (None, Some(uri), _) => grantee_of_uri(&uri)?,
+            (None, None, Some(_)) => {
+                return Err(s3_error!(
+                    UnresolvableGrantByEmailAddress,
+                    "No account has that e-mail address."
+                ));
+            }
+            _ => return Err(s3_error!(MalformedACLError, "A grantee has no id or uri")),
+        };
+        // The owner's FULL_CONTROL is implied, not stored.
+        if grantee == ArcaGrantee::Key(owner.to_owned()) && permission == AclPermission::FullControl {
+            continue;
+        }
+        acl.push(AclGrant { grantee, permission });
+    }
+    Ok(acl)
+}
+
+/// The owner's FULL_CONTROL and the stored grants, as S3 shows an ACL.
+async fn shown_acl(s3: &ArcaS3, owner: &str, acl: Acl) -> S3Result<(Owner, Grants)> {
+    let owner = s3.owner(owner).await?;
+    let permission = |p: AclPermission| {
+        Permission::from(
+            match p {
+                AclPermission::FullControl => Permission::FULL_CONTROL,
+                AclPermission::Read => Permission::READ,
+                AclPermission::ReadAcp => Permission::READ_ACP,
+                AclPermission::Write => Permission::WRITE,
+                AclPermission::WriteAcp => Permission::WRITE_ACP,
+            }
+            .to_owned(),
+        )
+    };
+    let user = |id: Option<String>, name: Option<String>| Grantee {
+        display_name: name,
+        email_address: None,
+        id,
+        type_: Type::from(Type::CANONICAL_USER.to_owned()),
+        uri: None,
+    };
+    let group = |uri: &str| Grantee {
+        display_name: None,
+        email_address: None,
+        id: None,
+        type_: Type::from(Type::GROUP.to_owned()),
+        uri: Some(uri.to_owned()),
+    };
+    let mut grants = vec![Grant {
+        grantee: Some(user(owner.id.clone(), owner.display_name.clone())),
+        permission: Some(permission(AclPermission::FullControl)),
+    }];
+    for g in acl {
+        let grantee = match g.grantee {
+            ArcaGrantee::Key(key) => user(Some(key), None),
+            ArcaGrantee::AllUsers => group(ALL_USERS),
+            ArcaGrantee::AuthenticatedUsers => group(AUTHENTICATED_USERS),
+        };
+        grants.push(Grant { grantee: Some(grantee), permission: Some(permission(g.permission)) });
+    }
+    Ok((owner, grants))
 }
 
 pub(crate) async fn get_bucket_acl(
@@ -155,8 +301,8 @@ pub(crate) async fn get_bucket_acl(
     req: S3Request<GetBucketAclInput>,
 ) -> S3Result<S3Response<GetBucketAclOutput>> {
     let caller = caller(&req)?;
-    let bucket = s3.service.bucket(&caller, &req.input.bucket).await.s3()?;
-    let (owner, grants) = owner_acl(s3, &bucket.owner).await?;
+    let (owner, acl) = s3.service.bucket_acl(&caller, &req.input.bucket).await.s3()?;
+    let (owner, grants) = shown_acl(s3, &owner, acl).await?;
     Ok(S3Response::new(GetBucketAclOutput { owner: Some(owner), grants: Some(grants) }))
 }
 
@@ -166,21 +312,41 @@ pub(crate) async fn get_object_acl(
 ) -> S3Result<S3Response<GetObjectAclOutput>> {
     let caller = caller(&req)?;
     let input = req.input;
-    // The object must exist (and be readable) for its ACL to be read.
-    let get = arca_object::GetObject {
-        bucket: input.bucket.clone(),
-        key: input.key,
-        version: crate::object::version_ref(input.version_id.as_deref())?,
-        ..Default::default()
-    };
-    s3.service.get_object(&caller, get, false).await.s3()?;
-    let bucket = s3.service.bucket(&caller, &input.bucket).await.s3()?;
-    let (owner, grants) = owner_acl(s3, &bucket.owner).await?;
+    let which = crate::object::version_ref(input.version_id.as_deref())?;
+    let (owner, acl, _) = s3.service.object_acl(&caller, &input.bucket, &input.key, which).await.s3()?;
+    let (owner, grants) = shown_acl(s3, &owner, acl).await?;
     Ok(S3Response::new(GetObjectAclOutput { owner: Some(owner), grants: Some(grants), ..Default::default() }))
 }
 
-fn any_grant(full: bool, read: bool, read_acp: bool, write: bool, write_acp: bool, policy: bool) -> bool {
-    full || read || read_acp || write || write_acp || policy
+/// The ACL headers of Put{Bucket,Object}AclInput (their fields share names).
+macro_rules! acl_headers {
+    ($i:expr) => {
+        requested_acl(
+            $i.acl.as_ref().map(|a| a.as_str()),
+            $i.grant_full_control.as_deref(),
+            $i.grant_read.as_deref(),
+            $i.grant_read_acp.as_deref(),
+            $i.grant_write.as_deref(),
+            $i.grant_write_acp.as_deref(),
+        )?
+    };
+}
+
+/// The ACL a Put{Bucket,Object}Acl sets: from its headers or from its
+/// body (whose owner's grant, `owner`, is implied), not both.
+async fn put_acl(
+    requested: Option<Acl>,
+    body: Option<AccessControlPolicy>,
+    owner: impl Future<Output = S3Result<String>>,
+) -> S3Result<Acl> {
+    match (requested, body) {
+        (Some(acl), None) => Ok(acl),
+        (None, Some(policy)) => policy_acl(policy, &owner.await?),
+        (Some(_), Some(_)) => {
+            Err(s3_error!(UnexpectedContent, "This request does not support content with ACL headers"))
+        }
+        (None, None) => Err(s3_error!(MissingSecurityHeader, "An ACL, grant headers or a body is required")),
+    }
 }
 
 pub(crate) async fn put_bucket_acl(
@@ -189,16 +355,9 @@ pub(crate) async fn put_bucket_acl(
 ) -> S3Result<S3Response<PutBucketAclOutput>> {
     let caller = caller(&req)?;
     let i = req.input;
-    let grants = any_grant(
-        i.grant_full_control.is_some(),
-        i.grant_read.is_some(),
-        i.grant_read_acp.is_some(),
-        i.grant_write.is_some(),
-        i.grant_write_acp.is_some(),
-        i.access_control_policy.is_some(),
-    );
-    unsupported::check_acl(i.acl.as_ref().map(|a| a.as_str()), grants)?;
-    s3.service.bucket(&caller, &i.bucket).await.s3()?;
+    let owner = async { Ok(s3.service.bucket_acl(&caller, &i.bucket).await.s3()?.0) };
+    let acl = put_acl(acl_headers!(i), i.access_control_policy.clone(), owner).await?;
+    s3.service.set_bucket_acl(&caller, &i.bucket, acl).await.s3()?;
     Ok(S3Response::new(PutBucketAclOutput::default()))
 }
 
@@ -208,21 +367,9 @@ pub(crate) async fn put_object_acl(
 ) -> S3Result<S3Response<PutObjectAclOutput>> {
     let caller = caller(&req)?;
     let i = req.input;
-    let grants = any_grant(
-        i.grant_full_control.is_some(),
-        i.grant_read.is_some(),
-        i.grant_read_acp.is_some(),
-        i.grant_write.is_some(),
-        i.grant_write_acp.is_some(),
-        i.access_control_policy.is_some(),
-    );
-    unsupported::check_acl(i.acl.as_ref().map(|a| a.as_str()), grants)?;
-    let get = arca_object::GetObject {
-        bucket: i.bucket,
-        key: i.key,
-        version: crate::object::version_ref(i.version_id.as_deref())?,
-        ..Default::default()
-    };
-    s3.service.get_object(&caller, get, false).await.s3()?;
+    let which = crate::object::version_ref(i.version_id.as_deref())?;
+    let owner = async { Ok(s3.service.object_acl(&caller, &i.bucket, &i.key, which).await.s3()?.0) };
+    let acl = put_acl(acl_headers!(i), i.access_control_policy.clone(), owner).await?;
+    s3.service.set_object_acl(&caller, &i.bucket, &i.key, which, acl).await.s3()?;
     Ok(S3Response::new(PutObjectAclOutput::default()))
 }

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use arca_object::{Caller, ObjectError, ObjectService, Verdict};
+use arca_object::{AclPermission, AclTarget, Caller, ObjectError, ObjectService, Verdict, VersionRef};
 use s3s::access::{S3Access, S3AccessContext};
 use s3s::auth::{S3Auth, SecretKey};
 use s3s::path::S3Path;
@@ -91,9 +91,24 @@ impl S3Access for KeyAccess {
                         context.insert(format!("s3:existingobjecttag/{}", k.to_ascii_lowercase()), vec![v]);
                     }
                 }
-                match self.service.authorize(&caller, &row, &action, &resource, &context) {
+                // An ACL is read only for a caller who is not the owner or
+                // granted the bucket, and only for operations ACLs govern.
+                let acl_allows = match acl_permission(cx.s3_op().name()) {
+                    Some((target, permission)) if !caller.may_use(&row) => {
+                        let which = match query_value(cx.uri(), "versionId") {
+                            Some(v) => v.parse().s3()?,
+                            None => VersionRef::Current,
+                        };
+                        self.service
+                            .acl_allows(&caller, &row, target, object.as_deref(), which, permission)
+                            .await
+                            .s3()?
+                    }
+                    _ => false,
+                };
+                match self.service.authorize(&caller, &row, &action, &resource, &context, acl_allows) {
                     Verdict::Proceed => {}
-                    Verdict::AllowedByPolicy => caller.policy_bucket = Some(bucket),
+                    Verdict::Allowed => caller.policy_bucket = Some(bucket),
                     Verdict::Denied(why) => {
                         return Err(S3Error::with_message(S3ErrorCode::AccessDenied, why));
                     }
@@ -103,6 +118,33 @@ impl S3Access for KeyAccess {
         cx.extensions_mut().insert(caller);
         Ok(())
     }
+}
+
+/// What an ACL must grant for an operation, and on what.
+fn acl_permission(op: &str) -> Option<(AclTarget, AclPermission)> {
+    use AclPermission as P;
+    use AclTarget as T;
+    Some(match op {
+        "GetObject" | "HeadObject" | "GetObjectTagging" | "GetObjectAttributes" => (T::Object, P::Read),
+        "GetObjectAcl" => (T::Object, P::ReadAcp),
+        "PutObjectAcl" => (T::Object, P::WriteAcp),
+        "ListObjects" | "ListObjectsV2" | "ListObjectVersions" | "ListMultipartUploads" | "HeadBucket" => {
+            (T::Bucket, P::Read)
+        }
+        "PutObject"
+        | "PostObject"
+        | "CopyObject"
+        | "DeleteObject"
+        | "DeleteObjects"
+        | "CreateMultipartUpload"
+        | "UploadPart"
+        | "UploadPartCopy"
+        | "CompleteMultipartUpload"
+        | "AbortMultipartUpload"
+        | "ListParts" => (T::Bucket, P::Write),
+        "GetBucketAcl" => (T::Bucket, P::ReadAcp),
+        _ => return None,
+    })
 }
 
 /// The IAM action of an S3 operation, as bucket policies name it.

@@ -17,6 +17,7 @@ pub(crate) fn to_s3(err: ObjectError) -> S3Error {
         ObjectError::InvalidBucketState(_) => C::InvalidBucketState,
         ObjectError::NoSuchCorsConfiguration => C::NoSuchCORSConfiguration,
         ObjectError::MalformedPolicy(_) => C::MalformedPolicy,
+        ObjectError::AccessControlListNotSupported => C::AccessControlListNotSupported,
         ObjectError::NotImplemented(_) => C::NotImplemented,
         ObjectError::ServerSideEncryptionConfigurationNotFound => {
             // AWS answers it with 404; s3s's table says 400.

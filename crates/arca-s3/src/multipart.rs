@@ -26,7 +26,8 @@ pub(crate) async fn create_multipart_upload(
     let caller = caller(&req)?;
     let input = req.input;
     crate::unsupported::check_write(&crate::unsupported::write_options!(input))?;
-    let meta = convert::object_meta!(input);
+    let mut meta = convert::object_meta!(input);
+    meta.acl = crate::access::object_acl!(input);
     let sse = crate::sse::write_sse!(input);
     let upload =
         s3.service.create_multipart_upload(&caller, &input.bucket, &input.key, meta, sse).await.s3()?;

@@ -70,7 +70,8 @@ pub(crate) async fn put_object(
     let Some(body) = input.body else {
         return Err(s3_error!(MissingContentLength, "You must provide the Content-Length HTTP header."));
     };
-    let meta = convert::object_meta!(input);
+    let mut meta = convert::object_meta!(input);
+    meta.acl = crate::access::object_acl!(input);
     let sse = crate::sse::write_sse!(input);
     let (body, check) = declared.attach(body);
     let put =
@@ -360,7 +361,8 @@ pub(crate) async fn copy_object(
         Some("REPLACE") => true,
         Some(other) => return Err(s3_error!(InvalidArgument, "Unknown metadata directive: {other}")),
     };
-    let meta = convert::object_meta!(input);
+    let mut meta = convert::object_meta!(input);
+    meta.acl = crate::access::object_acl!(input);
     let tags = match input.tagging_directive.as_ref().map(|d| d.as_str()) {
         None | Some("COPY") => None,
         Some("REPLACE") => Some(meta.tags.clone()),

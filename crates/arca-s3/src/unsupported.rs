@@ -1,34 +1,25 @@
 //! Request options Arca does not implement, refused with the error S3 gives
 //! where the feature is off, never accepted and silently ignored: a client
-//! that asks for encryption at rest, an object lock, public access or tags
-//! must not be told it got them.
+//! that asks for a storage class or a public bucket must not be told it got
+//! one.
 //!
-//! What is accepted is what Arca does anyway: the canned ACLs that mean
-//! "the owner (and the keys the bucket grants)", and the STANDARD storage
-//! class (rclone sends `x-amz-acl: private`, s3cmd
-//! `x-amz-storage-class: STANDARD` with every upload).
+//! What is accepted is what Arca does: the STANDARD storage class (s3cmd
+//! sends `x-amz-storage-class: STANDARD` with every upload), and at
+//! CreateBucket the canned ACLs that mean "the owner" (a new bucket's object
+//! ownership disables ACLs, as on S3; rclone sends `x-amz-acl: private`).
 
 use s3s::{S3Error, S3ErrorCode, S3Result, s3_error};
 
 /// The options of a write (PutObject, CreateMultipartUpload, CopyObject)
-/// that Arca checks.
+/// that Arca checks here.
 pub(crate) struct WriteOptions<'a> {
-    pub acl: Option<&'a str>,
-    pub grants: bool,
     pub storage_class: Option<&'a str>,
 }
 
 /// Builds `WriteOptions` from any s3s write input (their fields share names).
 macro_rules! write_options {
     ($input:expr) => {
-        $crate::unsupported::WriteOptions {
-            acl: $input.acl.as_ref().map(|a| a.as_str()),
-            grants: $input.grant_full_control.is_some()
-                || $input.grant_read.is_some()
-                || $input.grant_read_acp.is_some()
-                || $input.grant_write_acp.is_some(),
-            storage_class: $input.storage_class.as_ref().map(|c| c.as_str()),
-        }
+        $crate::unsupported::WriteOptions { storage_class: $input.storage_class.as_ref().map(|c| c.as_str()) }
     };
 }
 pub(crate) use write_options;
@@ -55,8 +46,9 @@ pub(crate) fn check_acl(acl: Option<&str>, grants: bool) -> S3Result<()> {
     Ok(())
 }
 
+/// What a write asks for that Arca does not store. Its ACL is the object
+/// layer's to check: it depends on the bucket's object ownership.
 pub(crate) fn check_write(o: &WriteOptions<'_>) -> S3Result<()> {
-    check_acl(o.acl, o.grants)?;
     if let Some(class) = o.storage_class
         && !STORAGE_CLASSES.contains(&class)
     {
@@ -69,24 +61,13 @@ pub(crate) fn check_write(o: &WriteOptions<'_>) -> S3Result<()> {
 mod tests {
     use super::*;
 
-    fn plain() -> WriteOptions<'static> {
-        WriteOptions { acl: None, grants: false, storage_class: None }
-    }
-
     #[test]
-    fn owner_only_options_pass_and_the_rest_are_refused() {
-        assert!(check_write(&plain()).is_ok());
-        assert!(
-            check_write(&WriteOptions { acl: Some("private"), storage_class: Some("STANDARD"), ..plain() })
-                .is_ok()
-        );
-        let refused = [
-            WriteOptions { acl: Some("public-read"), ..plain() },
-            WriteOptions { grants: true, ..plain() },
-            WriteOptions { storage_class: Some("GLACIER"), ..plain() },
-        ];
-        for o in &refused {
-            assert!(check_write(o).is_err());
-        }
+    fn only_standard_storage_and_owner_only_bucket_acls_pass() {
+        assert!(check_write(&WriteOptions { storage_class: None }).is_ok());
+        assert!(check_write(&WriteOptions { storage_class: Some("STANDARD") }).is_ok());
+        assert!(check_write(&WriteOptions { storage_class: Some("GLACIER") }).is_err());
+        assert!(check_acl(Some("private"), false).is_ok());
+        assert!(check_acl(Some("public-read"), false).is_err());
+        assert!(check_acl(None, true).is_err());
     }
 }
