@@ -130,6 +130,12 @@ impl ObjectService {
         verdict(policy.as_deref(), bucket, caller, action, resource, context, acl_allows)
     }
 
+    /// Whether the bucket has a policy (else the access check needs no
+    /// action, resource or condition keys).
+    pub fn has_policy(&self, bucket: &BucketRow) -> bool {
+        bucket.attr(POLICY).is_some()
+    }
+
     /// Whether the bucket's policy names `key` in a condition on existing
     /// object tags (then the access check reads the object's tags first).
     pub fn policy_reads_object_tags(&self, bucket: &BucketRow) -> bool {

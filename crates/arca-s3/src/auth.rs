@@ -77,18 +77,24 @@ impl S3Access for KeyAccess {
                 return Err(s3_error!(AccessDenied, "Anonymous access is not allowed; sign your request."));
             }
             if let Some(row) = row {
-                let versioned = query_value(cx.uri(), "versionId").is_some();
-                let action = action_of(cx.s3_op().name(), versioned);
-                let resource = match &object {
-                    Some(key) => format!("arn:aws:s3:::{bucket}/{key}"),
-                    None => format!("arn:aws:s3:::{bucket}"),
-                };
-                let mut context = request_context(cx, &caller);
-                if let Some(key) = &object
-                    && self.service.policy_reads_object_tags(&row)
-                {
-                    for (k, v) in self.service.current_tags(&row, key).await.s3()? {
-                        context.insert(format!("s3:existingobjecttag/{}", k.to_ascii_lowercase()), vec![v]);
+                // The policy's terms are built only for a bucket with a
+                // policy: most requests go to buckets without one.
+                let (mut action, mut resource, mut context) = (String::new(), String::new(), HashMap::new());
+                if self.service.has_policy(&row) {
+                    let versioned = query_value(cx.uri(), "versionId").is_some();
+                    action = action_of(cx.s3_op().name(), versioned);
+                    resource = match &object {
+                        Some(key) => format!("arn:aws:s3:::{bucket}/{key}"),
+                        None => format!("arn:aws:s3:::{bucket}"),
+                    };
+                    context = request_context(cx, &caller);
+                    if let Some(key) = &object
+                        && self.service.policy_reads_object_tags(&row)
+                    {
+                        for (k, v) in self.service.current_tags(&row, key).await.s3()? {
+                            context
+                                .insert(format!("s3:existingobjecttag/{}", k.to_ascii_lowercase()), vec![v]);
+                        }
                     }
                 }
                 // An ACL is read only for a caller who is not the owner or
