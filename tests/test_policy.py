@@ -262,3 +262,27 @@ def test_ownership_controls_and_owner_only_acls(s3, bucket):
     with pytest.raises(ClientError) as e:
         s3.get_object_acl(Bucket=bucket, Key="absent")
     assert error_of(e) == ("NoSuchKey", 404)
+
+
+def test_the_aws_cli_drives_policies_tags_and_encryption(aws, server, s3, bucket, tmp_path):
+    doc = tmp_path / "policy.json"
+    doc.write_text(policy(allow("*", "s3:GetObject", f"arn:aws:s3:::{bucket}/public/*")))
+    aws("s3api", "put-bucket-policy", "--bucket", bucket, "--policy", f"file://{doc}")
+    stored = json.loads(json.loads(aws("s3api", "get-bucket-policy", "--bucket", bucket).stdout)["Policy"])
+    assert stored["Statement"][0]["Action"] == "s3:GetObject"
+
+    src = tmp_path / "f.txt"
+    src.write_text("sealed and public")
+    aws("s3", "cp", str(src), f"s3://{bucket}/public/f.txt", "--sse", "AES256", "--only-show-errors")
+    head = json.loads(aws("s3api", "head-object", "--bucket", bucket, "--key", "public/f.txt").stdout)
+    assert head["ServerSideEncryption"] == "AES256"
+    assert anonymous(server).get_object(Bucket=bucket, Key="public/f.txt")["Body"].read() == b"sealed and public"
+
+    aws("s3api", "put-object-tagging", "--bucket", bucket, "--key", "public/f.txt",
+        "--tagging", "TagSet=[{Key=team,Value=storage}]")
+    tags = json.loads(aws("s3api", "get-object-tagging", "--bucket", bucket, "--key", "public/f.txt").stdout)
+    assert tags["TagSet"] == [{"Key": "team", "Value": "storage"}]
+    aws("s3api", "delete-bucket-policy", "--bucket", bucket)
+    with pytest.raises(ClientError) as e:
+        anonymous(server).get_object(Bucket=bucket, Key="public/f.txt")
+    assert error_of(e) == ("AccessDenied", 403)
