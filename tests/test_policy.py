@@ -2,6 +2,7 @@
 their conditions, Deny beating what a grant allows, the public access block,
 ownership controls and the owner-only ACLs."""
 
+import datetime
 import json
 
 import boto3
@@ -286,3 +287,74 @@ def test_the_aws_cli_drives_policies_tags_and_encryption(aws, server, s3, bucket
     with pytest.raises(ClientError) as e:
         anonymous(server).get_object(Bucket=bucket, Key="public/f.txt")
     assert error_of(e) == ("AccessDenied", 403)
+
+
+def test_copies_deletes_and_bypasses_are_each_decided_on_their_own(arca, server, s3, bucket):
+    carol_key = create_key(arca, "scope-carol")
+    carol = client(server, carol_key["access_key"], carol_key["secret_key"])
+    carol_arn = {"AWS": carol_key["access_key"]}
+    arn = f"arn:aws:s3:::{bucket}"
+    s3.put_object(Bucket=bucket, Key="partnerA/x", Body=b"a")
+    s3.put_object(Bucket=bucket, Key="partnerB/secret", Body=b"s")
+    s3.put_object(Bucket=bucket, Key="protected/p", Body=b"p")
+    s3.put_bucket_policy(
+        Bucket=bucket,
+        Policy=policy(
+            allow(carol_arn, ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], f"{arn}/partnerA/*"),
+            allow(carol_arn, "s3:DeleteObject", f"{arn}/protected/*"),
+            deny(carol_arn, "s3:DeleteObject", f"{arn}/protected/*"),
+        ),
+    )
+    # A copy's source is judged as a read of the source, not by the target's allowance.
+    carol.copy_object(Bucket=bucket, Key="partnerA/y", CopySource={"Bucket": bucket, "Key": "partnerA/x"})
+    with pytest.raises(ClientError) as e:
+        carol.copy_object(Bucket=bucket, Key="partnerA/loot", CopySource={"Bucket": bucket, "Key": "partnerB/secret"})
+    assert error_of(e) == ("AccessDenied", 403)
+    # DeleteObjects: each key as its own DeleteObject.
+    resp = carol.delete_objects(
+        Bucket=bucket, Delete={"Objects": [{"Key": "protected/p"}, {"Key": "partnerA/y"}, {"Key": "partnerB/secret"}]}
+    )
+    assert sorted((e["Key"], e["Code"]) for e in resp["Errors"]) == [
+        ("partnerB/secret", "AccessDenied"),
+        ("protected/p", "AccessDenied"),
+    ]
+    assert [d["Key"] for d in resp["Deleted"]] == ["partnerA/y"]
+    assert sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]) == [
+        "partnerA/x", "partnerB/secret", "protected/p",
+    ]
+
+
+def test_lifting_a_governance_retention_needs_its_own_permission(arca, server, s3):
+    bucket = unique_name("bypass")
+    s3.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
+    carol_key = create_key(arca, "bypass-carol")
+    carol = client(server, carol_key["access_key"], carol_key["secret_key"])
+    carol_arn = {"AWS": carol_key["access_key"]}
+    until = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=1)
+    v = s3.put_object(Bucket=bucket, Key="k", Body=b"x", ObjectLockMode="GOVERNANCE", ObjectLockRetainUntilDate=until)["VersionId"]
+    s3.put_bucket_policy(Bucket=bucket, Policy=policy(allow(carol_arn, "s3:DeleteObjectVersion", f"arn:aws:s3:::{bucket}/*")))
+    with pytest.raises(ClientError) as e:
+        carol.delete_object(Bucket=bucket, Key="k", VersionId=v, BypassGovernanceRetention=True)
+    assert error_of(e) == ("AccessDenied", 403)
+    s3.put_bucket_policy(
+        Bucket=bucket,
+        Policy=policy(
+            allow(carol_arn, ["s3:DeleteObjectVersion", "s3:BypassGovernanceRetention"], f"arn:aws:s3:::{bucket}/*")
+        ),
+    )
+    carol.delete_object(Bucket=bucket, Key="k", VersionId=v, BypassGovernanceRetention=True)
+    assert "Versions" not in s3.list_object_versions(Bucket=bucket)
+
+
+def test_an_acl_write_grant_never_deletes_versions(arca, server, s3, bucket):
+    carol_key = create_key(arca, "aclver-carol")
+    carol = client(server, carol_key["access_key"], carol_key["secret_key"])
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_bucket_ownership_controls(Bucket=bucket, OwnershipControls={"Rules": [{"ObjectOwnership": "ObjectWriter"}]})
+    s3.put_bucket_acl(Bucket=bucket, GrantWrite=f'id="{carol_key["access_key"]}"')
+    v = s3.put_object(Bucket=bucket, Key="k", Body=b"x")["VersionId"]
+    with pytest.raises(ClientError) as e:
+        carol.delete_object(Bucket=bucket, Key="k", VersionId=v)
+    assert error_of(e) == ("AccessDenied", 403)
+    assert carol.delete_object(Bucket=bucket, Key="k")["DeleteMarker"] is True
+    assert s3.get_object(Bucket=bucket, Key="k", VersionId=v)["Body"].read() == b"x"

@@ -163,6 +163,17 @@ pub(crate) fn delete_in(
     key: String,
     ts: Timestamp,
 ) -> Result<Option<ObjectRow>> {
+    delete_null_in(txn, partition, bucket, key, ts, false)
+}
+
+fn delete_null_in(
+    txn: &mut Txn<'_>,
+    partition: u32,
+    bucket: ObjectId,
+    key: String,
+    ts: Timestamp,
+    bypass_governance: bool,
+) -> Result<Option<ObjectRow>> {
     let tombstone = ObjectRow {
         bucket,
         key,
@@ -172,7 +183,14 @@ pub(crate) fn delete_in(
         meta: ObjectMeta::default(),
         body: ObjectBody::default(),
     };
-    let outcome = put_in(txn, partition, tombstone, &PutCondition::Always, EventKind::ObjectRemoved)?;
+    let outcome = put_locked_in(
+        txn,
+        partition,
+        tombstone,
+        &PutCondition::Always,
+        EventKind::ObjectRemoved,
+        bypass_governance,
+    )?;
     Ok(outcome.replaced)
 }
 
@@ -194,7 +212,7 @@ pub(crate) fn delete_version_in(
     };
     check_unlocked(&stored, ts, bypass_governance)?;
     if version.is_none() {
-        return delete_in(txn, partition, bucket, key, ts);
+        return delete_null_in(txn, partition, bucket, key, ts, bypass_governance);
     }
     txn.count(bucket, -1, -i128::from(stored.meta.size), 0);
     txn.event(EventKind::ObjectRemoved, ts, bucket, &key, stored.meta.size, &stored.meta.etag);
@@ -304,6 +322,19 @@ pub(crate) fn put_in(
     cond: &PutCondition,
     kind: EventKind,
 ) -> Result<PutOutcome> {
+    put_locked_in(txn, partition, row, cond, kind, false)
+}
+
+/// [`put_in`], where replacing a null version under a GOVERNANCE retention
+/// is allowed if `bypass_governance`.
+fn put_locked_in(
+    txn: &mut Txn<'_>,
+    partition: u32,
+    row: ObjectRow,
+    cond: &PutCondition,
+    kind: EventKind,
+    bypass_governance: bool,
+) -> Result<PutOutcome> {
     if !row.deleted {
         txn.check_bucket_live(row.bucket)?;
     }
@@ -338,7 +369,7 @@ pub(crate) fn put_in(
     let replaced = stored.filter(|r| !r.deleted);
     if let Some(old) = &replaced {
         // Replacing the null version destroys it: Object Lock must allow it.
-        check_unlocked(old, row.ts, false)?;
+        check_unlocked(old, row.ts, bypass_governance)?;
     }
     let (old_objects, old_bytes) = replaced.as_ref().map_or((0, 0), |r| (1, i128::from(r.meta.size)));
     let (new_objects, new_bytes) = if row.deleted { (0, 0) } else { (1, i128::from(row.meta.size)) };

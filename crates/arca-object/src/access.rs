@@ -57,14 +57,23 @@ pub(crate) struct PolicyCache {
 }
 
 impl PolicyCache {
+    /// The bucket's policy, if it has one. A stored policy that no longer
+    /// parses (validated when put, so only a stricter parser or damage)
+    /// becomes one that denies everything: a policy fails closed.
     fn policy_of(&self, bucket: &BucketRow) -> Option<Arc<Policy>> {
         let json = bucket.attr(POLICY)?;
         let key = (bucket.id, bucket.ts);
         if let Some(p) = self.parsed.lock().get(&key) {
             return Some(p.clone());
         }
-        // Stored policies were validated when they were put.
-        let policy = Arc::new(Policy::parse(json, &bucket.name).ok()?);
+        let policy = Arc::new(Policy::parse(json, &bucket.name).unwrap_or_else(|err| {
+            tracing::error!(bucket = %bucket.name, error = %err, "stored bucket policy does not parse; denying all");
+            let deny = format!(
+                r#"{{"Statement":[{{"Effect":"Deny","Principal":"*","Action":"s3:*","Resource":["arn:aws:s3:::{0}","arn:aws:s3:::{0}/*"]}}]}}"#,
+                bucket.name
+            );
+            Policy::parse(&deny, &bucket.name).expect("the deny-all policy parses")
+        }));
         let mut parsed = self.parsed.lock();
         if parsed.len() > 10_000 {
             parsed.clear();
@@ -240,7 +249,7 @@ mod tests {
     }
 
     fn caller(key: &str) -> Caller {
-        Caller { access_key: key.into(), is_root: false, policy_bucket: None }
+        Caller::key(key.into(), false)
     }
 
     fn decide(cache: &PolicyCache, who: &Caller, b: &BucketRow, action: &str) -> Verdict {

@@ -21,6 +21,11 @@ impl Caller {
                 && (bucket.owner == self.access_key || bucket.grants.contains(&self.access_key)))
             || self.policy_bucket.as_deref() == Some(bucket.name.as_str())
     }
+
+    /// Whether this caller may read a copy's source in `bucket`.
+    pub fn may_read_copy_source(&self, bucket: &BucketRow) -> bool {
+        self.may_use(bucket) || self.copy_source_bucket.as_deref() == Some(bucket.name.as_str())
+    }
 }
 
 impl ObjectService {

@@ -72,14 +72,17 @@ pub struct Caller {
     pub access_key: String,
     /// The root key may touch every bucket and manage keys.
     pub is_root: bool,
-    /// The bucket whose policy allowed this request (the access check
-    /// decided it for this request's action on this bucket alone).
+    /// The bucket whose policy or ACL allowed this request (the access
+    /// check decided it for this request's action on this bucket alone).
     pub policy_bucket: Option<String>,
+    /// The bucket a copy may read its source from by its policy or ACL
+    /// (decided for that source alone).
+    pub copy_source_bucket: Option<String>,
 }
 
 impl Caller {
     pub fn key(access_key: String, is_root: bool) -> Caller {
-        Caller { access_key, is_root, policy_bucket: None }
+        Caller { access_key, is_root, policy_bucket: None, copy_source_bucket: None }
     }
 
     pub fn anonymous() -> Caller {

@@ -360,9 +360,12 @@ impl ObjectService {
             part_number: None,
             conditions: source.conditions.clone(),
         };
+        // The source is read with what the access check allowed for the
+        // source alone, never with what it allowed for the target.
+        let reader = Caller { policy_bucket: caller.copy_source_bucket.clone(), ..caller.clone() };
         // Checked before the body is opened, so a refused copy reads no
         // stripe.
-        let read = self.resolve_read(caller, req).await.map_err(copy_source_error)?;
+        let read = self.resolve_read(&reader, req).await.map_err(copy_source_error)?;
         check_copy(&read, range)?;
         self.open_body(read).await
     }

@@ -81,13 +81,15 @@ impl ObjectService {
         Ok((row.meta.tags, VersionRef::reported(&bucket, row.version)))
     }
 
-    /// The tags of `key`'s current version, for a bucket policy's
+    /// The tags of version `which` of `key`, for a bucket policy's
     /// `s3:ExistingObjectTag` conditions (read before access is decided;
-    /// none when the key has no readable current version).
-    pub async fn current_tags(&self, bucket: &BucketRow, key: &str) -> ObjectResult<Tags> {
-        match self.readable_version(bucket, key, VersionRef::Current).await {
+    /// none when that version is absent or a delete marker).
+    pub async fn version_tags(&self, bucket: &BucketRow, key: &str, which: VersionRef) -> ObjectResult<Tags> {
+        match self.readable_version(bucket, key, which).await {
             Ok(row) => Ok(row.meta.tags),
-            Err(ObjectError::NoSuchKey | ObjectError::DeleteMarker { .. }) => Ok(Vec::new()),
+            Err(ObjectError::NoSuchKey | ObjectError::NoSuchVersion | ObjectError::DeleteMarker { .. }) => {
+                Ok(Vec::new())
+            }
             Err(err) => Err(err),
         }
     }

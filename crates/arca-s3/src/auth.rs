@@ -9,9 +9,12 @@
 
 use std::collections::HashMap;
 
-use arca_object::{AclPermission, AclTarget, Caller, ObjectError, ObjectService, Verdict, VersionRef};
+use arca_object::{
+    AclPermission, AclTarget, BucketRow, Caller, ObjectError, ObjectService, Verdict, VersionRef,
+};
 use s3s::access::{S3Access, S3AccessContext};
 use s3s::auth::{S3Auth, SecretKey};
+use s3s::dto::CopySource;
 use s3s::path::S3Path;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Result, s3_error};
 
@@ -67,6 +70,9 @@ impl S3Access for KeyAccess {
             S3Path::Bucket { bucket } => (Some(bucket.to_string()), None),
             S3Path::Object { bucket, key } => (Some(bucket.to_string()), Some(key.to_string())),
         };
+        let peer = cx.extensions_mut().get::<PeerAddr>().map(|p| p.0);
+        let facts = Facts { headers: cx.headers(), uri: cx.uri(), peer };
+        let op = cx.s3_op().name();
         if let Some(bucket) = bucket
             && !caller.is_root
         {
@@ -77,48 +83,40 @@ impl S3Access for KeyAccess {
                 return Err(s3_error!(AccessDenied, "Anonymous access is not allowed; sign your request."));
             }
             if let Some(row) = row {
-                // The policy's terms are built only for a bucket with a
-                // policy: most requests go to buckets without one.
-                let (mut action, mut resource, mut context) = (String::new(), String::new(), HashMap::new());
-                if self.service.has_policy(&row) {
-                    let versioned = query_value(cx.uri(), "versionId").is_some();
-                    action = action_of(cx.s3_op().name(), versioned);
-                    resource = match &object {
-                        Some(key) => format!("arn:aws:s3:::{bucket}/{key}"),
-                        None => format!("arn:aws:s3:::{bucket}"),
-                    };
-                    context = request_context(cx, &caller);
-                    if let Some(key) = &object
-                        && self.service.policy_reads_object_tags(&row)
+                let which = version_of(facts.uri)?;
+                let versioned = which != VersionRef::Current;
+                // DeleteObjects is decided key by key, once its body is read.
+                if op != "DeleteObjects" {
+                    let action = action_of(op, versioned);
+                    let acl = acl_permission(op, versioned);
+                    let verdict =
+                        decide(&self.service, &caller, &row, &action, object.as_deref(), which, acl, &facts)
+                            .await?;
+                    admit(&mut caller, verdict, &bucket)?;
+                }
+                if facts
+                    .header("x-amz-bypass-governance-retention")
+                    .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+                {
+                    // Lifting a GOVERNANCE retention is an action of its own.
+                    let action = "s3:BypassGovernanceRetention";
+                    let bare = Caller { policy_bucket: None, ..caller.clone() };
+                    match decide(&self.service, &bare, &row, action, object.as_deref(), which, None, &facts)
+                        .await?
                     {
-                        for (k, v) in self.service.current_tags(&row, key).await.s3()? {
-                            context
-                                .insert(format!("s3:existingobjecttag/{}", k.to_ascii_lowercase()), vec![v]);
+                        Verdict::Allowed => {}
+                        Verdict::Proceed if bare.may_use(&row) => {}
+                        _ => {
+                            return Err(s3_error!(
+                                AccessDenied,
+                                "Access Denied: s3:BypassGovernanceRetention"
+                            ));
                         }
                     }
                 }
-                // An ACL is read only for a caller who is not the owner or
-                // granted the bucket, and only for operations ACLs govern.
-                let acl_allows = match acl_permission(cx.s3_op().name()) {
-                    Some((target, permission)) if !caller.may_use(&row) => {
-                        let which = match query_value(cx.uri(), "versionId") {
-                            Some(v) => v.parse().s3()?,
-                            None => VersionRef::Current,
-                        };
-                        self.service
-                            .acl_allows(&caller, &row, target, object.as_deref(), which, permission)
-                            .await
-                            .s3()?
-                    }
-                    _ => false,
-                };
-                match self.service.authorize(&caller, &row, &action, &resource, &context, acl_allows) {
-                    Verdict::Proceed => {}
-                    Verdict::Allowed => caller.policy_bucket = Some(bucket),
-                    Verdict::Denied(why) => {
-                        return Err(S3Error::with_message(S3ErrorCode::AccessDenied, why));
-                    }
-                }
+            }
+            if matches!(op, "CopyObject" | "UploadPartCopy") {
+                self.check_copy_source(&mut caller, &facts).await?;
             }
         }
         cx.extensions_mut().insert(caller);
@@ -126,11 +124,115 @@ impl S3Access for KeyAccess {
     }
 }
 
-/// What an ACL must grant for an operation, and on what.
-fn acl_permission(op: &str) -> Option<(AclTarget, AclPermission)> {
+impl KeyAccess {
+    /// A copy reads its source: that needs s3:GetObject (or
+    /// GetObjectVersion) on the source, decided against the source bucket's
+    /// own policy and ACLs, never the target's.
+    async fn check_copy_source(&self, caller: &mut Caller, facts: &Facts<'_>) -> S3Result<()> {
+        let Some(header) = facts.header("x-amz-copy-source") else { return Ok(()) };
+        let Ok(CopySource::Bucket { bucket, key, version_id }) = CopySource::parse(header) else {
+            return Ok(()); // the operation reports a malformed source
+        };
+        let Some(row) = self.service.cluster().bucket(&bucket).await.map_err(ObjectError::from).s3()? else {
+            return Ok(());
+        };
+        let which: VersionRef = match version_id.as_deref() {
+            Some(v) => v.parse().s3()?,
+            None => VersionRef::Current,
+        };
+        let action = if which == VersionRef::Current { "s3:GetObject" } else { "s3:GetObjectVersion" };
+        let bare = Caller { policy_bucket: None, copy_source_bucket: None, ..caller.clone() };
+        let acl = Some((AclTarget::Object, AclPermission::Read));
+        match decide(&self.service, &bare, &row, action, Some(&key), which, acl, facts).await? {
+            Verdict::Denied(why) => Err(S3Error::with_message(S3ErrorCode::AccessDenied, why)),
+            Verdict::Allowed => {
+                caller.copy_source_bucket = Some(bucket.to_string());
+                Ok(())
+            }
+            Verdict::Proceed => Ok(()),
+        }
+    }
+}
+
+/// What the access check knows of a request besides its operation.
+pub(crate) struct Facts<'a> {
+    pub headers: &'a http::HeaderMap,
+    pub uri: &'a http::Uri,
+    pub peer: Option<std::net::SocketAddr>,
+}
+
+impl Facts<'_> {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// The version a request's `versionId` names.
+fn version_of(uri: &http::Uri) -> S3Result<VersionRef> {
+    match query_value(uri, "versionId") {
+        Some(v) => v.parse().s3(),
+        None => Ok(VersionRef::Current),
+    }
+}
+
+/// Records what a verdict allows, or refuses the request.
+fn admit(caller: &mut Caller, verdict: Verdict, bucket: &str) -> S3Result<()> {
+    match verdict {
+        Verdict::Proceed => Ok(()),
+        Verdict::Allowed => {
+            caller.policy_bucket = Some(bucket.to_owned());
+            Ok(())
+        }
+        Verdict::Denied(why) => Err(S3Error::with_message(S3ErrorCode::AccessDenied, why)),
+    }
+}
+
+/// The decision for `action` on `bucket` or its object `key` (version
+/// `which`): the policy's terms are built only for a bucket with a policy
+/// (most requests go to buckets without one), an ACL is read only for a
+/// caller who is neither the owner nor granted the bucket.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn decide(
+    service: &ObjectService,
+    caller: &Caller,
+    row: &BucketRow,
+    action: &str,
+    key: Option<&str>,
+    which: VersionRef,
+    acl: Option<(AclTarget, AclPermission)>,
+    facts: &Facts<'_>,
+) -> S3Result<Verdict> {
+    let (mut resource, mut context) = (String::new(), HashMap::new());
+    if service.has_policy(row) {
+        resource = match key {
+            Some(key) => format!("arn:aws:s3:::{}/{key}", row.name),
+            None => format!("arn:aws:s3:::{}", row.name),
+        };
+        context = request_context(facts, caller);
+        if let Some(key) = key
+            && service.policy_reads_object_tags(row)
+        {
+            for (k, v) in service.version_tags(row, key, which).await.s3()? {
+                context.insert(format!("s3:existingobjecttag/{}", k.to_ascii_lowercase()), vec![v]);
+            }
+        }
+    }
+    let acl_allows = match acl {
+        Some((target, permission)) if !caller.may_use(row) => {
+            service.acl_allows(caller, row, target, key, which, permission).await.s3()?
+        }
+        _ => false,
+    };
+    Ok(service.authorize(caller, row, action, &resource, &context, acl_allows))
+}
+
+/// What an ACL must grant for an operation, and on what. Deleting a
+/// version for good is the bucket owner's alone, as on S3: no ACL grants it.
+pub(crate) fn acl_permission(op: &str, versioned: bool) -> Option<(AclTarget, AclPermission)> {
     use AclPermission as P;
     use AclTarget as T;
     Some(match op {
+        "DeleteObject" | "DeleteObjects" if versioned => return None,
         "GetObject" | "HeadObject" | "GetObjectTagging" | "GetObjectAttributes" => (T::Object, P::Read),
         "GetObjectAcl" => (T::Object, P::ReadAcp),
         "PutObjectAcl" => (T::Object, P::WriteAcp),
@@ -154,7 +256,7 @@ fn acl_permission(op: &str) -> Option<(AclTarget, AclPermission)> {
 }
 
 /// The IAM action of an S3 operation, as bucket policies name it.
-fn action_of(op: &str, versioned: bool) -> String {
+pub(crate) fn action_of(op: &str, versioned: bool) -> String {
     let named = match op {
         "GetObject" | "HeadObject" if versioned => "GetObjectVersion",
         "GetObject" | "HeadObject" => "GetObject",
@@ -194,12 +296,12 @@ fn query_value(uri: &http::Uri, name: &str) -> Option<String> {
 
 /// The condition keys of a request (lower-case names), as bucket policies
 /// test them.
-fn request_context(cx: &mut S3AccessContext<'_>, caller: &Caller) -> HashMap<String, Vec<String>> {
+fn request_context(facts: &Facts<'_>, caller: &Caller) -> HashMap<String, Vec<String>> {
     let mut context: HashMap<String, Vec<String>> = HashMap::new();
     let mut put = |k: &str, v: String| {
         context.insert(k.to_owned(), vec![v]);
     };
-    if let Some(PeerAddr(peer)) = cx.extensions_mut().get::<PeerAddr>() {
+    if let Some(peer) = facts.peer {
         put("aws:sourceip", peer.ip().to_string());
     }
     // The gateway speaks plain HTTP; TLS, where used, ends in front of it.
@@ -213,7 +315,7 @@ fn request_context(cx: &mut S3AccessContext<'_>, caller: &Caller) -> HashMap<Str
         put("aws:username", caller.access_key.clone());
         put("aws:userid", caller.access_key.clone());
     }
-    let headers = cx.headers();
+    let headers = facts.headers;
     for (header, key) in
         [("referer", "aws:referer"), ("user-agent", "aws:useragent"), ("x-amz-acl", "s3:x-amz-acl")]
     {
@@ -236,7 +338,7 @@ fn request_context(cx: &mut S3AccessContext<'_>, caller: &Caller) -> HashMap<Str
         ("max-keys", "s3:max-keys"),
         ("versionId", "s3:versionid"),
     ] {
-        if let Some(v) = query_value(cx.uri(), param) {
+        if let Some(v) = query_value(facts.uri, param) {
             context.insert(key.to_owned(), vec![v]);
         }
     }

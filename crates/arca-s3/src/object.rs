@@ -2,7 +2,7 @@
 //! DeleteObjects, CopyObject.
 
 use arca_object::{
-    ByteRange, Conditions, CopySource, GetObject, ObjectRead, PutCondition, PutObject, VersionRef,
+    ByteRange, Conditions, CopySource, GetObject, ObjectRead, PutCondition, PutObject, Verdict, VersionRef,
 };
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
@@ -264,8 +264,15 @@ pub(crate) async fn delete_objects(
     s3: &ArcaS3,
     req: S3Request<DeleteObjectsInput>,
 ) -> S3Result<S3Response<DeleteObjectsOutput>> {
-    let caller = caller(&req)?;
-    let input = req.input;
+    let mut caller = caller(&req)?;
+    let peer = req.extensions.get::<crate::auth::PeerAddr>().map(|p| p.0);
+    let facts = crate::auth::Facts { headers: &req.headers, uri: &req.uri, peer };
+    let row = if caller.is_root {
+        None
+    } else {
+        s3.service.cluster().bucket(&req.input.bucket).await.ok().flatten()
+    };
+    let input = req.input.clone();
     if input.delete.objects.len() > MAX_DELETE_KEYS {
         return Err(s3_error!(
             MalformedXML,
@@ -276,8 +283,31 @@ pub(crate) async fn delete_objects(
     let mut deleted = Vec::new();
     let mut errors = Vec::new();
     let mut keys = Vec::with_capacity(input.delete.objects.len());
+    // Each key is decided on its own, as its own DeleteObject, by what the
+    // caller is without any other key's allowance.
+    let base = caller.clone();
     for o in input.delete.objects {
-        match version_ref(o.version_id.as_deref()) {
+        let which = match version_ref(o.version_id.as_deref()) {
+            Err(err) => Err(err),
+            Ok(which) => match &row {
+                None => Ok(which),
+                Some(row) => match delete_verdict(s3, &base, row, &o.key, which, &facts).await {
+                    Ok(Verdict::Denied(why)) => {
+                        Err(s3s::S3Error::with_message(s3s::S3ErrorCode::AccessDenied, why))
+                    }
+                    Ok(Verdict::Allowed) => {
+                        caller.policy_bucket = Some(row.name.clone());
+                        Ok(which)
+                    }
+                    Ok(Verdict::Proceed) if base.may_use(row) => Ok(which),
+                    Ok(Verdict::Proceed) => {
+                        Err(s3s::S3Error::with_message(s3s::S3ErrorCode::AccessDenied, "Access Denied"))
+                    }
+                    Err(err) => Err(err),
+                },
+            },
+        };
+        match which {
             Ok(which) => keys.push((o.key, which)),
             Err(err) => errors.push(Error {
                 code: Some(err.code().as_str().to_owned()),
@@ -288,7 +318,12 @@ pub(crate) async fn delete_objects(
         }
     }
     let bypass = input.bypass_governance_retention.unwrap_or(false);
-    let results = s3.service.delete_objects(&caller, &input.bucket, keys, bypass).await.s3()?;
+    // With every key refused there is nothing to ask of the bucket.
+    let results = if keys.is_empty() && !errors.is_empty() {
+        Vec::new()
+    } else {
+        s3.service.delete_objects(&caller, &input.bucket, keys, bypass).await.s3()?
+    };
     for (key, which, result) in results {
         let named = (which != VersionRef::Current).then(|| which.to_string());
         match result {
@@ -318,6 +353,21 @@ pub(crate) async fn delete_objects(
         errors: (!errors.is_empty()).then_some(errors),
         ..Default::default()
     }))
+}
+
+/// The access decision for one key of a DeleteObjects request.
+async fn delete_verdict(
+    s3: &ArcaS3,
+    caller: &arca_object::Caller,
+    row: &arca_object::BucketRow,
+    key: &str,
+    which: VersionRef,
+    facts: &crate::auth::Facts<'_>,
+) -> S3Result<Verdict> {
+    let versioned = which != VersionRef::Current;
+    let action = crate::auth::action_of("DeleteObject", versioned);
+    let acl = crate::auth::acl_permission("DeleteObject", versioned);
+    crate::auth::decide(&s3.service, caller, row, &action, Some(key), which, acl, facts).await
 }
 
 /// The source of CopyObject / UploadPartCopy as Arca names it.
