@@ -358,3 +358,43 @@ def test_an_acl_write_grant_never_deletes_versions(arca, server, s3, bucket):
     assert error_of(e) == ("AccessDenied", 403)
     assert carol.delete_object(Bucket=bucket, Key="k")["DeleteMarker"] is True
     assert s3.get_object(Bucket=bucket, Key="k", VersionId=v)["Body"].read() == b"x"
+
+
+def test_bucket_settings_changed_at_once_all_stay(server, s3):
+    """Each setting is a read-modify-write of the bucket's catalog row;
+    changed at the same moment from different clients, none is lost."""
+    import threading
+
+    for round_no in range(3):
+        bucket = unique_name("settings")
+        s3.create_bucket(Bucket=bucket)
+        clients = [client(server) for _ in range(5)]
+        calls = [
+            lambda c: c.put_bucket_policy(Bucket=bucket, Policy=policy(allow("*", "s3:GetObject", f"arn:aws:s3:::{bucket}/*"))),
+            lambda c: c.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [{"Key": "round", "Value": str(round_no)}]}),
+            lambda c: c.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": [{"AllowedOrigins": ["*"], "AllowedMethods": ["GET"]}]}),
+            lambda c: c.put_bucket_encryption(
+                Bucket=bucket,
+                ServerSideEncryptionConfiguration={"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
+            ),
+            lambda c: c.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"}),
+        ]
+        errors = []
+
+        def run(call, c):
+            try:
+                call(c)
+            except Exception as e:  # recorded and asserted below
+                errors.append(e)
+
+        threads = [threading.Thread(target=run, args=(call, c)) for call, c in zip(calls, clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        assert "Policy" in s3.get_bucket_policy(Bucket=bucket)
+        assert s3.get_bucket_tagging(Bucket=bucket)["TagSet"] == [{"Key": "round", "Value": str(round_no)}]
+        assert s3.get_bucket_cors(Bucket=bucket)["CORSRules"][0]["AllowedMethods"] == ["GET"]
+        assert s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+        assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"

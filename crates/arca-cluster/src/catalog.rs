@@ -205,7 +205,9 @@ impl CatalogView {
                     }
                     topology_changed = true;
                 }
-                CatalogCommand::UpdateBucket { row } => self.reload_bucket(&row.name)?,
+                CatalogCommand::UpdateBucket { row } | CatalogCommand::UpdateBucketIf { row, .. } => {
+                    self.reload_bucket(&row.name)?
+                }
                 CatalogCommand::DeleteBucket { name, cluster, .. } => {
                     self.reload_bucket(name)?;
                     for key in cluster {

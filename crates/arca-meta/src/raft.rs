@@ -235,6 +235,14 @@ pub enum CatalogCommand {
         remove: Vec<Vec<u8>>,
         put: Vec<(Vec<u8>, Vec<u8>)>,
     },
+    // New commands go last: postcard encodes a variant as its index.
+    /// `UpdateBucket` if the live bucket is still the row written at
+    /// `expect` (else `PreconditionFailed`): a read-modify-write of one
+    /// setting never drops another's concurrent change.
+    UpdateBucketIf {
+        row: BucketRow,
+        expect: Timestamp,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -825,6 +833,14 @@ fn run_catalog(txn: &mut Txn<'_>, command: CatalogCommand) -> Result<CatalogOutc
                 txn.put_raw(Table::Cluster, key, value);
             }
             Ok(CatalogOutcome::Done)
+        }
+        CatalogCommand::UpdateBucketIf { row, expect } => {
+            keys::check_name(&row.name)?;
+            let stored: Option<BucketRow> = txn.get(Table::Buckets, row.name.as_bytes())?;
+            if stored.is_none_or(|s| s.deleted || s.id != row.id || s.ts != expect) {
+                return Err(MetaError::PreconditionFailed);
+            }
+            catalog::update_bucket_in(txn, row).map(|()| CatalogOutcome::Done)
         }
         CatalogCommand::UpdateBucket { row } => {
             keys::check_name(&row.name)?;

@@ -106,14 +106,41 @@ impl ObjectService {
         access_key: &str,
         allow: bool,
     ) -> ObjectResult<BucketRow> {
-        let mut bucket = self.owned_bucket(caller, name).await?;
-        bucket.grants.retain(|k| k != access_key);
-        if allow {
-            bucket.grants.push(access_key.to_owned());
+        self.update_bucket(caller, name, |bucket| {
+            bucket.grants.retain(|k| k != access_key);
+            if allow {
+                bucket.grants.push(access_key.to_owned());
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Changes a bucket the caller owns: `change` is applied to the row as
+    /// the catalog holds it, and the new row is written only if no other
+    /// change landed in between (else read again and retried), so two
+    /// settings changed at once both stay.
+    pub(crate) async fn update_bucket(
+        &self,
+        caller: &Caller,
+        name: &str,
+        change: impl Fn(&mut BucketRow) -> ObjectResult<()>,
+    ) -> ObjectResult<BucketRow> {
+        for _ in 0..8 {
+            let mut bucket = self.owned_bucket(caller, name).await?;
+            let expect = bucket.ts;
+            change(&mut bucket)?;
+            bucket.ts = self.clock().now();
+            let command = CatalogCommand::UpdateBucketIf { row: bucket.clone(), expect };
+            match self.cluster().catalog_write(command).await {
+                Ok(_) => return Ok(bucket),
+                Err(ClusterError::Meta(MetaError::PreconditionFailed)) => {
+                    self.cluster().sync_catalog().await?
+                }
+                Err(err) => return Err(err.into()),
+            }
         }
-        bucket.ts = self.clock().now();
-        self.cluster().catalog_write(CatalogCommand::UpdateBucket { row: bucket.clone() }).await?;
-        Ok(bucket)
+        Err(ObjectError::ServiceUnavailable("the bucket kept changing; retry".into()))
     }
 
     /// Sets (or, with `None`, removes) a sub-resource document of a bucket
@@ -125,11 +152,12 @@ impl ObjectService {
         attr: &str,
         document: Option<String>,
     ) -> ObjectResult<()> {
-        let mut bucket = self.owned_bucket(caller, name).await?;
-        bucket.set_attr(attr, document);
-        bucket.ts = self.clock().now();
-        self.cluster().catalog_write(CatalogCommand::UpdateBucket { row: bucket }).await?;
-        Ok(())
+        self.update_bucket(caller, name, |bucket| {
+            bucket.set_attr(attr, document.clone());
+            Ok(())
+        })
+        .await
+        .map(|_| ())
     }
 
     /// Objects, bytes and live uploads of a bucket.

@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use arca_meta::raft::{CatalogCommand, VersionChange};
+use arca_meta::raft::VersionChange;
 use arca_meta::{
     BucketRow, DefaultRetention, LockMode, ObjectLock, ObjectMeta, Retention, RetentionPeriod, Versioning,
 };
@@ -88,16 +88,17 @@ impl ObjectService {
         if let Some(d) = &default_retention {
             validate_default_retention(d)?;
         }
-        let mut bucket = self.owned_bucket(caller, name).await?;
-        if bucket.versioning != Versioning::Enabled {
-            return Err(ObjectError::InvalidBucketState(
-                "Versioning must be 'Enabled' on the bucket to apply a Object Lock configuration".into(),
-            ));
-        }
-        bucket.object_lock = Some(ObjectLock { default_retention });
-        bucket.ts = self.clock().now();
-        self.cluster().catalog_write(CatalogCommand::UpdateBucket { row: bucket }).await?;
-        Ok(())
+        self.update_bucket(caller, name, |bucket| {
+            if bucket.versioning != Versioning::Enabled {
+                return Err(ObjectError::InvalidBucketState(
+                    "Versioning must be 'Enabled' on the bucket to apply a Object Lock configuration".into(),
+                ));
+            }
+            bucket.object_lock = Some(ObjectLock { default_retention });
+            Ok(())
+        })
+        .await
+        .map(|_| ())
     }
 
     /// GetObjectLockConfiguration.

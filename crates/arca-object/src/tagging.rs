@@ -7,7 +7,7 @@
 //! replaced in between is never given the tags meant for another.
 
 use arca_meta::BucketRow;
-use arca_meta::raft::{CatalogCommand, VersionChange};
+use arca_meta::raft::VersionChange;
 
 use crate::error::{ObjectError, ObjectResult};
 use crate::versions::{VersionRef, sub_resource_error};
@@ -98,11 +98,12 @@ impl ObjectService {
     /// (or root) may.
     pub async fn set_bucket_tags(&self, caller: &Caller, name: &str, tags: Tags) -> ObjectResult<()> {
         validate_tags(&tags, MAX_BUCKET_TAGS)?;
-        let mut bucket = self.owned_bucket(caller, name).await?;
-        bucket.tags = tags;
-        bucket.ts = self.clock().now();
-        self.cluster().catalog_write(CatalogCommand::UpdateBucket { row: bucket }).await?;
-        Ok(())
+        self.update_bucket(caller, name, |bucket| {
+            bucket.tags = tags.clone();
+            Ok(())
+        })
+        .await
+        .map(|_| ())
     }
 
     /// The bucket `name` if the caller owns it (or is root).

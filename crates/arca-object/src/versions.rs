@@ -12,7 +12,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use arca_cluster::{ClusterError, IndexAnswer, IndexQuery};
-use arca_meta::raft::{CatalogCommand, IndexCommand, IndexOutcome, VersionChange};
+use arca_meta::raft::{IndexCommand, IndexOutcome, VersionChange};
 use arca_meta::{
     BucketRow, MetaError, ObjectBody, ObjectMeta, ObjectRow, PutCondition, VersionListPage, VersionListQuery,
     Versioning, timestamp_of_version, version_of,
@@ -96,23 +96,22 @@ impl ObjectService {
     /// PutBucketVersioning: Enabled or Suspended (a bucket never returns to
     /// unversioned). Only the owner (or root) may.
     pub async fn set_versioning(&self, caller: &Caller, name: &str, state: Versioning) -> ObjectResult<()> {
-        let mut bucket = self.owned_bucket(caller, name).await?;
         if state == Versioning::Unversioned {
             return Err(ObjectError::MalformedXml);
         }
-        if state == Versioning::Suspended && bucket.object_lock.is_some() {
-            return Err(ObjectError::InvalidBucketState(
-                "An Object Lock configuration is present on this bucket, so the versioning state cannot be changed."
-                    .into(),
-            ));
-        }
-        if bucket.versioning == state {
-            return Ok(());
-        }
-        bucket.versioning = state;
-        bucket.ts = self.clock().now();
-        self.cluster().catalog_write(CatalogCommand::UpdateBucket { row: bucket }).await?;
-        Ok(())
+        self.update_bucket(caller, name, |bucket| {
+            if state == Versioning::Suspended && bucket.object_lock.is_some() {
+                return Err(ObjectError::InvalidBucketState(
+                    "An Object Lock configuration is present on this bucket, so the versioning state cannot be \
+                     changed."
+                        .into(),
+                ));
+            }
+            bucket.versioning = state;
+            Ok(())
+        })
+        .await
+        .map(|_| ())
     }
 
     /// The row of the version `which` of `key`, delete markers included.

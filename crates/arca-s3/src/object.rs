@@ -318,7 +318,11 @@ pub(crate) async fn delete_objects(
         }
     }
     let bypass = input.bypass_governance_retention.unwrap_or(false);
-    // With every key refused there is nothing to ask of the bucket.
+    // A caller the bucket allows nothing is refused as a whole, as S3 does;
+    // one it allows some keys gets an answer per key.
+    if keys.is_empty() && !errors.is_empty() && !row.as_ref().is_none_or(|r| caller.may_use(r)) {
+        return Err(s3_error!(AccessDenied, "Access Denied"));
+    }
     let results = if keys.is_empty() && !errors.is_empty() {
         Vec::new()
     } else {

@@ -63,6 +63,7 @@ fn catalog_name(c: &CatalogCommand) -> &'static str {
     match c {
         CatalogCommand::CreateBucket { .. } => "CreateBucket",
         CatalogCommand::UpdateBucket { .. } => "UpdateBucket",
+        CatalogCommand::UpdateBucketIf { .. } => "UpdateBucketIf",
         CatalogCommand::DeleteBucket { .. } => "DeleteBucket",
         CatalogCommand::PutKey { .. } => "PutKey",
         CatalogCommand::DeleteKey { .. } => "DeleteKey",
