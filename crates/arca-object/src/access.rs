@@ -117,6 +117,12 @@ fn verdict(
     }
 }
 
+/// Whether the bucket's object ownership enables ACLs (not with the
+/// default, BucketOwnerEnforced).
+pub(crate) fn acls_enabled(bucket: &BucketRow) -> bool {
+    matches!(bucket.attr(OWNERSHIP), Some("ObjectWriter" | "BucketOwnerPreferred"))
+}
+
 pub(crate) fn public_access_block(bucket: &BucketRow) -> PublicAccessBlock {
     bucket.attr(PUBLIC_ACCESS_BLOCK).and_then(|json| serde_json::from_str(json).ok()).unwrap_or_default()
 }

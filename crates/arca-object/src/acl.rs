@@ -13,13 +13,12 @@
 use arca_meta::raft::VersionChange;
 use arca_meta::{AclGrant, AclPermission, BucketRow, Grantee};
 
-use crate::access::public_access_block;
+use crate::access::{acls_enabled, public_access_block};
 use crate::error::{ObjectError, ObjectResult};
 use crate::versions::VersionRef;
 use crate::{Caller, ObjectService};
 
 const ATTR: &str = "acl";
-const OWNERSHIP: &str = "ownership-controls";
 
 /// Grants beyond the owner's.
 pub type Acl = Vec<AclGrant>;
@@ -57,11 +56,6 @@ fn grants(acl: &Acl, caller: &Caller, permission: AclPermission, ignore_public: 
         };
         who && (g.permission == permission || g.permission == AclPermission::FullControl)
     })
-}
-
-/// Whether the bucket's object ownership enables ACLs.
-fn acls_enabled(bucket: &BucketRow) -> bool {
-    matches!(bucket.attr(OWNERSHIP), Some("ObjectWriter" | "BucketOwnerPreferred"))
 }
 
 /// What the bucket allows to be set as an ACL.

@@ -21,11 +21,6 @@ impl Caller {
                 && (bucket.owner == self.access_key || bucket.grants.contains(&self.access_key)))
             || self.policy_bucket.as_deref() == Some(bucket.name.as_str())
     }
-
-    /// Whether this caller may read a copy's source in `bucket`.
-    pub fn may_read_copy_source(&self, bucket: &BucketRow) -> bool {
-        self.may_use(bucket) || self.copy_source_bucket.as_deref() == Some(bucket.name.as_str())
-    }
 }
 
 impl ObjectService {
@@ -76,6 +71,15 @@ impl ObjectService {
     pub async fn bucket(&self, caller: &Caller, name: &str) -> ObjectResult<BucketRow> {
         let bucket = self.cluster().bucket(name).await?.ok_or(ObjectError::NoSuchBucket)?;
         if caller.may_use(&bucket) { Ok(bucket) } else { Err(ObjectError::AccessDenied) }
+    }
+
+    /// The bucket `name` if the caller owns it (or is root).
+    pub(crate) async fn owned_bucket(&self, caller: &Caller, name: &str) -> ObjectResult<BucketRow> {
+        let bucket = self.bucket(caller, name).await?;
+        if !caller.is_root && bucket.owner != caller.access_key {
+            return Err(ObjectError::AccessDenied);
+        }
+        Ok(bucket)
     }
 
     /// Deletes an empty bucket. Only its owner (or root) may.

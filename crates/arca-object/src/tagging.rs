@@ -105,15 +105,6 @@ impl ObjectService {
         .await
         .map(|_| ())
     }
-
-    /// The bucket `name` if the caller owns it (or is root).
-    pub(crate) async fn owned_bucket(&self, caller: &Caller, name: &str) -> ObjectResult<BucketRow> {
-        let bucket = self.bucket(caller, name).await?;
-        if !caller.is_root && bucket.owner != caller.access_key {
-            return Err(ObjectError::AccessDenied);
-        }
-        Ok(bucket)
-    }
 }
 
 #[cfg(test)]

@@ -227,13 +227,17 @@ impl ObjectService {
                 return Ok(Deleted { version: Some(VersionRef::of(version)), delete_marker: true });
             }
             VersionRef::Current => IndexCommand::DeleteObject { bucket: id, key: key_owned, ts },
-            VersionRef::Null | VersionRef::Id(_) => IndexCommand::DeleteVersion {
+            VersionRef::Null => IndexCommand::DeleteVersion {
                 bucket: id,
                 key: key_owned,
-                version: match which {
-                    VersionRef::Id(v) => Some(v),
-                    _ => None,
-                },
+                version: None,
+                ts,
+                bypass_governance,
+            },
+            VersionRef::Id(v) => IndexCommand::DeleteVersion {
+                bucket: id,
+                key: key_owned,
+                version: Some(v),
                 ts,
                 bypass_governance,
             },

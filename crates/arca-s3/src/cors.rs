@@ -73,14 +73,8 @@ pub(crate) async fn delete_bucket_cors(
 /// virtual-hosted-style request under `domain`, else the path's first
 /// segment.
 pub(crate) fn bucket_of<B>(req: &http::Request<B>, domain: Option<&str>) -> Option<String> {
-    if let Some(domain) = domain {
-        let host = req.headers().get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
-        let host = host.rsplit_once(':').map_or(host, |(name, _)| name);
-        if let Some(bucket) = host.strip_suffix(domain).and_then(|h| h.strip_suffix('.'))
-            && !bucket.is_empty()
-        {
-            return Some(bucket.to_owned());
-        }
+    if let Some(bucket) = crate::virtual_host_bucket(req, domain) {
+        return Some(bucket.to_owned());
     }
     let segment = req.uri().path().trim_start_matches('/').split('/').next()?;
     let bucket = percent_encoding::percent_decode_str(segment).decode_utf8().ok()?;

@@ -220,6 +220,15 @@ pub fn build(service: ObjectService, config: &GatewayConfig) -> Result<Gateway, 
     Ok(Gateway { s3: builder.build(), service: service_for_cors, domain: config.domain.clone(), peer: None })
 }
 
+/// The bucket of a virtual-hosted-style request: the Host's label before
+/// `.domain` (its port aside).
+fn virtual_host_bucket<'a, B>(req: &'a http::Request<B>, domain: Option<&str>) -> Option<&'a str> {
+    let domain = domain?;
+    let host = req.headers().get(http::header::HOST).and_then(|h| h.to_str().ok())?;
+    let host = host.rsplit_once(':').map_or(host, |(name, _)| name);
+    host.strip_suffix(domain).and_then(|h| h.strip_suffix('.')).filter(|bucket| !bucket.is_empty())
+}
+
 /// Signature Version 2 clients (botocore, s3cmd, the Java SDK) sign a
 /// bucket's own resource in S3's canonical form, `/bucket/`, whatever path
 /// they send it to; s3s signs the path as it arrived. So a SigV2 request
@@ -234,13 +243,7 @@ fn canonical_v2_bucket_path<B>(req: &mut http::Request<B>, domain: Option<&str>)
     if !signed_v2 {
         return;
     }
-    let virtual_host = domain.is_some_and(|domain| {
-        let host = req.headers().get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
-        let host = host.rsplit_once(':').map_or(host, |(name, _)| name);
-        host.len() > domain.len()
-            && host.ends_with(domain)
-            && host[..host.len() - domain.len()].ends_with('.')
-    });
+    let virtual_host = virtual_host_bucket(req, domain).is_some();
     let path = req.uri().path();
     if virtual_host || path.len() < 2 || path[1..].contains('/') {
         return;

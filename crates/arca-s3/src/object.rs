@@ -272,7 +272,7 @@ pub(crate) async fn delete_objects(
     } else {
         s3.service.cluster().bucket(&req.input.bucket).await.ok().flatten()
     };
-    let input = req.input.clone();
+    let input = req.input;
     if input.delete.objects.len() > MAX_DELETE_KEYS {
         return Err(s3_error!(
             MalformedXML,

@@ -8,7 +8,7 @@
 //! CreateBucket the canned ACLs that mean "the owner" (a new bucket's object
 //! ownership disables ACLs, as on S3; rclone sends `x-amz-acl: private`).
 
-use s3s::{S3Error, S3ErrorCode, S3Result, s3_error};
+use s3s::{S3Result, s3_error};
 
 /// The options of a write (PutObject, CreateMultipartUpload, CopyObject)
 /// that Arca checks here.
@@ -31,17 +31,10 @@ const OWNER_ONLY_ACLS: [&str; 3] = ["private", "bucket-owner-full-control", "buc
 /// The storage classes Arca stores objects in.
 const STORAGE_CLASSES: [&str; 1] = ["STANDARD"];
 
-fn acl_not_supported() -> S3Error {
-    // S3's answer when a bucket's object ownership disables ACLs (the default).
-    S3Error::with_message(
-        S3ErrorCode::AccessControlListNotSupported,
-        "The bucket does not allow ACLs; access is granted with arca bucket allow.",
-    )
-}
-
 pub(crate) fn check_acl(acl: Option<&str>, grants: bool) -> S3Result<()> {
     if grants || acl.is_some_and(|a| !OWNER_ONLY_ACLS.contains(&a)) {
-        return Err(acl_not_supported());
+        // S3's answer while a bucket's object ownership disables ACLs.
+        return Err(crate::error::to_s3(arca_object::ObjectError::AccessControlListNotSupported));
     }
     Ok(())
 }
