@@ -270,7 +270,9 @@ pub(crate) async fn delete_objects(
     let row = if caller.is_root {
         None
     } else {
-        s3.service.cluster().bucket(&req.input.bucket).await.ok().flatten()
+        // A bucket that cannot be read now fails the request: skipping the
+        // per-key decisions would skip the policy's Deny.
+        s3.service.cluster().bucket(&req.input.bucket).await.map_err(arca_object::ObjectError::from).s3()?
     };
     let input = req.input;
     if input.delete.objects.len() > MAX_DELETE_KEYS {
