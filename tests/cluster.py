@@ -59,9 +59,9 @@ class Node(ArcaServer):
 
 
 class Cluster:
-    def __init__(self, root, zones, part_power=8, replicas=3):
+    def __init__(self, root, zones, part_power=8, replicas=3, config=NODE_CONFIG):
         self.root = Path(root)
-        self.nodes = [Node(self.root, f"n{i + 1}", zone) for i, zone in enumerate(zones)]
+        self.nodes = [Node(self.root, f"n{i + 1}", zone, config=config) for i, zone in enumerate(zones)]
         self.builder = self.root / "c.builder"
         self.part_power = part_power
         self.replicas = replicas

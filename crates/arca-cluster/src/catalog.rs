@@ -20,7 +20,7 @@
 //! | `ring_bootstrap` | present while the ring is a node's own one-device ring |
 //! | `ring_previous` | the ring before the one in force (data may not have moved yet) |
 //! | `member/{addr}` | [`Member`] |
-//! | `range/{bucket id}` | [`RangeDesc`] |
+//! | `range/{bucket id}{start}` | [`RangeDesc`]: one range of a bucket's index |
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -41,7 +41,8 @@ pub const RING_PREVIOUS: &[u8] = b"ring_previous";
 /// The cluster's SSE-S3 master key, when no node is given one of its own.
 pub const SSE_MASTER_KEY: &[u8] = b"sse_master_key";
 const MEMBER_PREFIX: &[u8] = b"member/";
-const RANGE_PREFIX: &[u8] = b"range/";
+use arca_meta::ranges::RANGE_PREFIX;
+pub use arca_meta::ranges::{KeyRange, RangeDesc, encode_range, range_key};
 
 /// A node that belongs to the cluster.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,29 +52,8 @@ pub struct Member {
     pub addr: String,
 }
 
-/// One index range of a bucket: a Raft group holding the rows of keys in
-/// `[start, end)` (one range per bucket for now: the whole key space).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RangeDesc {
-    pub group: u64,
-    pub bucket: ObjectId,
-    pub start: String,
-    /// `None`: to the end of the bucket.
-    pub end: Option<String>,
-    /// Bumped by every split or merge, so a request routed by an old map
-    /// can be told.
-    pub epoch: u64,
-    /// The members the group was created with: the nodes that may
-    /// initialise it.
-    pub initial: BTreeMap<NodeId, String>,
-}
-
 pub fn member_key(addr: &str) -> Vec<u8> {
     [MEMBER_PREFIX, addr.as_bytes()].concat()
-}
-
-pub fn range_key(bucket: ObjectId) -> Vec<u8> {
-    [RANGE_PREFIX, bucket.as_bytes().as_slice()].concat()
 }
 
 fn encode<T: Serialize>(value: &T) -> Vec<u8> {
@@ -84,10 +64,6 @@ pub fn encode_member(member: &Member) -> Vec<u8> {
     encode(member)
 }
 
-pub fn encode_range(range: &RangeDesc) -> Vec<u8> {
-    encode(range)
-}
-
 /// The in-memory catalog.
 #[derive(Debug, Clone, Default)]
 pub struct CatalogState {
@@ -95,7 +71,8 @@ pub struct CatalogState {
     pub buckets: HashMap<String, BucketRow>,
     /// Live access keys by id.
     pub keys: HashMap<String, KeyRow>,
-    pub ranges: HashMap<ObjectId, RangeDesc>,
+    /// Each bucket's index ranges, by first key.
+    pub ranges: HashMap<ObjectId, BTreeMap<String, RangeDesc>>,
     pub members: BTreeMap<String, Member>,
     pub ring: Option<Vec<u8>>,
     pub ring_previous: Option<Vec<u8>>,
@@ -122,13 +99,29 @@ impl CatalogState {
                 Some(member) => self.members.insert(addr, member),
                 None => self.members.remove(&addr),
             };
-        } else if let Some(id) = key.strip_prefix(RANGE_PREFIX) {
-            let Ok(id) = <[u8; 16]>::try_from(id) else { return };
+        } else if let Some(rest) = key.strip_prefix(RANGE_PREFIX) {
+            let Some((id, start)) = rest.split_first_chunk::<16>() else { return };
+            let Ok(start) = std::str::from_utf8(start) else { return };
+            let bucket = ObjectId(*id);
             match value.and_then(|v| postcard::from_bytes::<RangeDesc>(v).ok()) {
-                Some(range) => self.ranges.insert(ObjectId(id), range),
-                None => self.ranges.remove(&ObjectId(id)),
-            };
+                Some(range) => {
+                    self.ranges.entry(bucket).or_default().insert(start.to_owned(), range);
+                }
+                None => {
+                    if let Some(ranges) = self.ranges.get_mut(&bucket) {
+                        ranges.remove(start);
+                        if ranges.is_empty() {
+                            self.ranges.remove(&bucket);
+                        }
+                    }
+                }
+            }
         }
+    }
+
+    /// Every range of every bucket.
+    pub fn all_ranges(&self) -> impl Iterator<Item = &RangeDesc> {
+        self.ranges.values().flat_map(|r| r.values())
     }
 
     pub fn member_by_id(&self, node_id: NodeId) -> Option<&Member> {
@@ -189,8 +182,20 @@ impl CatalogView {
     }
 
     fn reload_cluster_row(&self, key: &[u8]) -> ClusterResult<()> {
-        let value = self.meta.cluster_rows()?.into_iter().find(|(k, _)| k == key).map(|(_, v)| v);
+        let value = self.meta.cluster_row(key)?;
         self.state.write().set_cluster_row(key, value.as_deref());
+        Ok(())
+    }
+
+    /// Reloads every range row of a bucket (a split or a deletion changes
+    /// several at once).
+    fn reload_ranges(&self, bucket: ObjectId) -> ClusterResult<()> {
+        let rows = self.meta.cluster_rows_with_prefix(&arca_meta::ranges::bucket_ranges_prefix(bucket))?;
+        let mut state = self.state.write();
+        state.ranges.remove(&bucket);
+        for (key, value) in rows {
+            state.set_cluster_row(&key, Some(&value));
+        }
         Ok(())
     }
 
@@ -208,11 +213,16 @@ impl CatalogView {
                 CatalogCommand::UpdateBucket { row } | CatalogCommand::UpdateBucketIf { row, .. } => {
                     self.reload_bucket(&row.name)?
                 }
-                CatalogCommand::DeleteBucket { name, cluster, .. } => {
+                CatalogCommand::DeleteBucket { name, cluster, id, .. } => {
                     self.reload_bucket(name)?;
                     for key in cluster {
                         self.reload_cluster_row(key)?;
                     }
+                    self.reload_ranges(*id)?;
+                    topology_changed = true;
+                }
+                CatalogCommand::PutRange { desc, .. } => {
+                    self.reload_ranges(desc.bucket)?;
                     topology_changed = true;
                 }
                 CatalogCommand::PutKey { .. }
@@ -254,8 +264,21 @@ impl CatalogView {
         self.state.read().keys.get(access_key).cloned()
     }
 
-    pub fn range(&self, bucket: ObjectId) -> Option<RangeDesc> {
-        self.state.read().ranges.get(&bucket).cloned()
+    /// The range of `bucket` that holds `key`, by this view's map.
+    pub fn range_for(&self, bucket: ObjectId, key: &str) -> Option<RangeDesc> {
+        let state = self.state.read();
+        let ranges = state.ranges.get(&bucket)?;
+        // The greatest start at or below the key: right even while a
+        // split's parent row still shows its old end (crate::ranges).
+        ranges
+            .range::<str, _>((std::ops::Bound::Unbounded, std::ops::Bound::Included(key)))
+            .next_back()
+            .map(|(_, r)| r.clone())
+    }
+
+    /// A bucket's ranges in key order.
+    pub fn ranges_of(&self, bucket: ObjectId) -> Vec<RangeDesc> {
+        self.state.read().ranges.get(&bucket).map(|r| r.values().cloned().collect()).unwrap_or_default()
     }
 
     pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
@@ -264,6 +287,11 @@ impl CatalogView {
 }
 
 impl ApplyHook for CatalogView {
+    fn range_split(&self) {
+        // Wakes the keeper, which runs the new group.
+        self.changes.send_modify(|n| *n += 1);
+    }
+
     fn catalog_applied(&self, commands: Option<&[CatalogCommand]>) {
         let result = match commands {
             Some(commands) => self.apply(commands),

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arca_blob::BlobStoreConfig;
-use arca_meta::raft::{CatalogCommand, CatalogOutcome, IndexCommand, IndexOutcome};
+use arca_meta::raft::{CatalogCommand, CatalogOutcome};
 use arca_meta::{
     BucketRow, BucketStats, ListPage, ListQuery, MetaError, MetaStore, ObjectRow, PartRow, UploadListPage,
     UploadListQuery, UploadRow, VersionListPage, VersionListQuery,
@@ -36,7 +36,7 @@ use tokio::time::Instant;
 
 use crate::batch::Outcome;
 use crate::blobs::{BlobPlacement, BlobRoutes};
-use crate::catalog::{self, CatalogView, Member, RangeDesc};
+use crate::catalog::{self, CatalogView, KeyRange, Member, RangeDesc};
 use crate::error::{ClusterError, ClusterResult};
 use crate::raft::{Command, GroupDesc, GroupHandle, Groups, Node, NodeId, RaftRoutes, Response};
 use crate::rpc::{
@@ -101,6 +101,8 @@ pub struct ClusterConfig {
     pub replication_interval: Duration,
     /// Log entries between a group's snapshots.
     pub snapshot_entries: u64,
+    /// When an index range splits.
+    pub split: crate::ranges::SplitPolicy,
     /// Devices whose directory is not `DATA/devices/NAME` (a disk mounted
     /// elsewhere), by name.
     pub device_paths: BTreeMap<String, PathBuf>,
@@ -113,29 +115,39 @@ pub enum IndexQuery {
         bucket: ObjectId,
         key: String,
     },
+    /// One range's part of a listing, from the key `from` (in the range)
+    /// to the range's end.
     ListObjects {
         bucket: ObjectId,
         query: ListQuery,
+        from: String,
     },
     ListUploads {
         bucket: ObjectId,
         query: UploadListQuery,
+        from: String,
     },
     GetUpload {
         bucket: ObjectId,
         key: String,
         upload_id: ObjectId,
     },
+    /// The parts of the upload of `key` (routed by it).
     ListParts {
+        key: String,
         upload_id: ObjectId,
         after: u32,
         max: u32,
     },
+    /// The counters of the range that starts at `from`.
     Stats {
         bucket: ObjectId,
+        from: String,
     },
+    /// The bodies the rows of the range that starts at `from` refer to.
     ReferencedBodies {
         bucket: ObjectId,
+        from: String,
     },
     Ping,
     /// One version (`None`: the null one), delete markers included.
@@ -152,7 +164,34 @@ pub enum IndexQuery {
     ListVersions {
         bucket: ObjectId,
         query: VersionListQuery,
+        from: String,
     },
+}
+
+impl IndexQuery {
+    /// The key the query is routed by: the range holding it answers.
+    /// `None` for `Ping`, which any range answers.
+    pub fn route_key(&self) -> Option<&str> {
+        match self {
+            IndexQuery::GetObject { key, .. }
+            | IndexQuery::GetUpload { key, .. }
+            | IndexQuery::ListParts { key, .. }
+            | IndexQuery::GetVersion { key, .. }
+            | IndexQuery::GetCurrent { key, .. } => Some(key),
+            IndexQuery::ListObjects { from, .. }
+            | IndexQuery::ListUploads { from, .. }
+            | IndexQuery::ListVersions { from, .. }
+            | IndexQuery::Stats { from, .. }
+            | IndexQuery::ReferencedBodies { from, .. } => Some(from),
+            IndexQuery::Ping => None,
+        }
+    }
+
+    /// Whether the range must begin exactly at the route key (a walk over
+    /// every range that must neither skip nor repeat one).
+    fn starts_range(&self) -> bool {
+        matches!(self, IndexQuery::Stats { .. } | IndexQuery::ReferencedBodies { .. })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -170,7 +209,7 @@ pub enum IndexAnswer {
 
 /// What `read/{group}` asks.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-enum Query {
+pub(crate) enum Query {
     Index(IndexQuery),
     /// Read this replica's own copy, without asking the leader: only when
     /// no leader can be reached.
@@ -183,8 +222,9 @@ enum Query {
 // A message, built and moved once: boxing the large variant saves nothing.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Serialize, Deserialize)]
-enum Answer {
-    Index(Result<IndexAnswer, WireError>),
+pub(crate) enum Answer {
+    /// The answer, and the bounds of the range that gave it.
+    Index(Result<IndexAnswer, WireError>, KeyRange),
     ReadIndex(u64),
 }
 
@@ -226,6 +266,7 @@ pub struct Cluster {
     pub(crate) replication: RwLock<crate::replicator::ReplicationStatus>,
     pub(crate) data: PathBuf,
     pub(crate) replication_interval: Duration,
+    pub(crate) split: crate::ranges::SplitPolicy,
 }
 
 impl Cluster {
@@ -284,6 +325,7 @@ impl Cluster {
             replication: RwLock::new(Default::default()),
             data: config.data.clone(),
             replication_interval: config.replication_interval,
+            split: config.split,
         });
 
         if let (Some(listen), Some(rpc)) = (config.rpc_listen, &rpc) {
@@ -321,7 +363,9 @@ impl Cluster {
             tokio::task::spawn_blocking(move || meta.groups()).await??
         };
         for (group, state) in stored {
-            groups.open(GroupDesc { group, bucket: state.bucket }).await?;
+            groups
+                .open(GroupDesc { group, bucket: state.bucket, range: state.range, epoch: state.epoch })
+                .await?;
         }
         cluster.bootstrap().await?;
         crate::keeper::start(cluster.clone());
@@ -333,7 +377,7 @@ impl Cluster {
     /// group holding its cluster id, its ring and itself. A node that has
     /// joined another cluster never does this again.
     async fn bootstrap(self: &Arc<Self>) -> ClusterResult<()> {
-        let catalog = self.groups.open(GroupDesc { group: 0, bucket: None }).await?;
+        let catalog = self.groups.open(GroupDesc::catalog()).await?;
         let joined = self.meta.local_value("joined")?.is_some();
         let state = self.meta.group_state(0)?;
         let fresh = state.as_ref().is_none_or(|s| s.membership.is_none() && s.applied.is_none());
@@ -368,7 +412,7 @@ impl Cluster {
                 initial: BTreeMap::from([(self.me, self.addr.clone())]),
             };
             commands.push(CatalogCommand::PutCluster {
-                key: catalog::range_key(bucket.id),
+                key: catalog::range_key(bucket.id, ""),
                 value: catalog::encode_range(&desc),
             });
             ranges.push(desc);
@@ -565,7 +609,7 @@ impl Cluster {
 
     /// Proposes `command` to group `group` and returns what its state
     /// machine answered.
-    async fn propose(&self, group: u64, command: Command) -> ClusterResult<Response> {
+    pub(crate) async fn propose(&self, group: u64, command: Command) -> ClusterResult<Response> {
         let groups = self.groups.clone();
         let rpc = self.rpc.clone();
         let local = {
@@ -587,7 +631,7 @@ impl Cluster {
         self.route(group, REQUEST_PATIENCE, local, remote).await
     }
 
-    async fn query(&self, group: u64, query: Query, patience: Duration) -> ClusterResult<Answer> {
+    pub(crate) async fn query(&self, group: u64, query: Query, patience: Duration) -> ClusterResult<Answer> {
         let groups = self.groups.clone();
         let meta = self.meta.clone();
         let rpc = self.rpc.clone();
@@ -633,7 +677,11 @@ impl Cluster {
     /// leader has named a read index and the replica has applied it, else
     /// at the leader; with no leader to be had, from a replica's own copy
     /// (this node's first).
-    async fn read_range(self: &Arc<Self>, group: u64, query: IndexQuery) -> ClusterResult<IndexAnswer> {
+    pub(crate) async fn read_range(
+        self: &Arc<Self>,
+        group: u64,
+        query: IndexQuery,
+    ) -> ClusterResult<(IndexAnswer, KeyRange)> {
         let recently_leaderless =
             self.leaderless.read().get(&group).is_some_and(|since| since.elapsed() < LEADERLESS_MEMORY);
         let hint = self.hint(group);
@@ -671,7 +719,7 @@ impl Cluster {
             Err(err) => return Err(err),
         };
         match answer {
-            Answer::Index(result) => Ok(result.map_err(MetaError::from)?),
+            Answer::Index(result, range) => Ok((result.map_err(MetaError::from)?, range)),
             Answer::ReadIndex(_) => Err(ClusterError::Internal("unexpected read-index answer".into())),
         }
     }
@@ -687,7 +735,7 @@ impl Cluster {
         self: &Arc<Self>,
         group: u64,
         query: &IndexQuery,
-    ) -> Option<ClusterResult<IndexAnswer>> {
+    ) -> Option<ClusterResult<(IndexAnswer, KeyRange)>> {
         let missed =
             self.follower_misses.read().get(&group).is_some_and(|at| at.elapsed() < FOLLOWER_MISS_MEMORY);
         let handle = self.groups.get(group)?;
@@ -714,7 +762,9 @@ impl Cluster {
             false => Routed::Unavailable(String::new()),
         };
         match answer {
-            Routed::Done(Answer::Index(result)) => Some(result.map_err(|e| MetaError::from(e).into())),
+            Routed::Done(Answer::Index(result, range)) => {
+                Some(result.map(|answer| (answer, range)).map_err(|e| MetaError::from(e).into()))
+            }
             _ => {
                 self.follower_misses.write().insert(group, Instant::now());
                 None
@@ -747,7 +797,7 @@ impl Cluster {
     async fn leader_read_index(&self, group: u64, patience: Duration) -> ClusterResult<u64> {
         match self.query(group, Query::ReadIndex, patience).await? {
             Answer::ReadIndex(index) => Ok(index),
-            Answer::Index(_) => Err(ClusterError::Internal("unexpected answer to a read index".into())),
+            Answer::Index(..) => Err(ClusterError::Internal("unexpected answer to a read index".into())),
         }
     }
 
@@ -786,28 +836,28 @@ impl Cluster {
         };
         self.catalog_write(CatalogCommand::CreateBucket {
             row,
-            cluster: vec![(catalog::range_key(desc.bucket), catalog::encode_range(&desc))],
+            cluster: vec![(catalog::range_key(desc.bucket, ""), catalog::encode_range(&desc))],
         })
         .await?;
         self.ensure_range(&desc).await
     }
 
-    /// Deletes an empty bucket: its range is closed first (which refuses
+    /// Deletes an empty bucket: its ranges are closed first (each refuses
     /// if it holds anything, in the range's own log, ordered with every
-    /// put), then the catalog drops the bucket and its range.
+    /// put), then the catalog drops the bucket and its ranges.
     pub async fn delete_bucket(&self, bucket: &BucketRow, ts: arca_types::Timestamp) -> ClusterResult<()> {
-        self.index_write(bucket.id, IndexCommand::Close { bucket: bucket.id }).await?;
+        let closed = self.close_ranges(bucket.id).await?;
         let deleted = self
             .catalog_write(CatalogCommand::DeleteBucket {
                 name: bucket.name.clone(),
                 id: bucket.id,
                 ts,
-                cluster: vec![catalog::range_key(bucket.id)],
+                cluster: Vec::new(),
             })
             .await;
         if let Err(err) = deleted {
             if !matches!(err, ClusterError::Meta(MetaError::NoSuchBucket)) {
-                let _ = self.index_write(bucket.id, IndexCommand::Reopen { bucket: bucket.id }).await;
+                self.reopen_ranges(bucket.id, &closed).await;
             }
             return Err(err);
         }
@@ -903,25 +953,14 @@ impl Cluster {
 
     // ---- index ranges --------------------------------------------------------
 
-    /// The index range of a bucket.
-    async fn range_of(&self, bucket: ObjectId) -> ClusterResult<RangeDesc> {
-        if let Some(range) = self.catalog.range(bucket) {
-            return Ok(range);
-        }
-        self.sync_catalog().await?;
-        self.catalog.range(bucket).ok_or(ClusterError::Meta(MetaError::NoSuchBucket))
-    }
-
     /// Starts a range's group on its initial members (initialising it
     /// there) and waits until it has a leader. Members that cannot be
     /// reached now open it when they come back.
     pub(crate) async fn ensure_range(&self, desc: &RangeDesc) -> ClusterResult<()> {
         let members: BTreeMap<NodeId, Node> =
             desc.initial.iter().map(|(id, addr)| (*id, Node { addr: addr.clone() })).collect();
-        let open = crate::raft::OpenGroup {
-            desc: GroupDesc { group: desc.group, bucket: Some(desc.bucket) },
-            initialize: Some(members.clone()),
-        };
+        let open =
+            crate::raft::OpenGroup { desc: GroupDesc::of_range(desc), initialize: Some(members.clone()) };
         for (id, addr) in &desc.initial {
             if *id == self.me {
                 let handle = self.groups.open(open.desc.clone()).await?;
@@ -934,36 +973,8 @@ impl Cluster {
             }
         }
         match self.query(desc.group, Query::Index(IndexQuery::Ping), REQUEST_PATIENCE).await? {
-            Answer::Index(Ok(IndexAnswer::Pong)) => Ok(()),
+            Answer::Index(Ok(IndexAnswer::Pong), _) => Ok(()),
             other => Err(ClusterError::Internal(format!("unexpected answer from a new range: {other:?}"))),
-        }
-    }
-
-    /// Applies an index change in the bucket's range.
-    pub async fn index_write(&self, bucket: ObjectId, command: IndexCommand) -> ClusterResult<IndexOutcome> {
-        let range = self.range_of(bucket).await?;
-        match self.propose(range.group, Command::Index(command)).await? {
-            Response::Index(result) => Ok(result.map_err(MetaError::from)?),
-            other => Err(ClusterError::Internal(format!("unexpected index answer {other:?}"))),
-        }
-    }
-
-    /// Reads a bucket's range at its leader (see [`read_range`](Self::read_range)).
-    pub async fn index_read(
-        self: &Arc<Self>,
-        bucket: ObjectId,
-        query: IndexQuery,
-    ) -> ClusterResult<IndexAnswer> {
-        let range = self.range_of(bucket).await?;
-        self.read_range(range.group, query).await
-    }
-
-    /// Reads a range by group id at its leader, never a stale copy (garbage
-    /// collection walks every range and must act on current knowledge).
-    pub(crate) async fn range_read(&self, group: u64, query: IndexQuery) -> ClusterResult<IndexAnswer> {
-        match self.query(group, Query::Index(query), REQUEST_PATIENCE).await? {
-            Answer::Index(result) => Ok(result.map_err(MetaError::from)?),
-            Answer::ReadIndex(_) => Err(ClusterError::Internal("unexpected read-index answer".into())),
         }
     }
 
@@ -1152,6 +1163,18 @@ async fn query_here(groups: &Groups, meta: &Arc<MetaStore>, group: u64, query: Q
         }
     };
     let meta = meta.clone();
+    // The range's bounds as this replica has applied them: a query routed
+    // by an older range map is answered `WrongRange`, never with rows of a
+    // part of the key space another group governs now.
+    let range = match meta.group_range(group) {
+        Ok(range) => range.map(|(range, _)| range).unwrap_or_default(),
+        Err(err) => return Routed::Unavailable(err.to_string()),
+    };
+    if let Some(key) = query.route_key()
+        && (!range.contains(key) || (query.starts_range() && range.start != key))
+    {
+        return Routed::Done(Answer::Index(Err(WireError::WrongRange), range));
+    }
     let answer = match query {
         // A point read is a memtable or cache hit: cheaper here than a
         // hand-off to a blocking thread.
@@ -1163,39 +1186,48 @@ async fn query_here(groups: &Groups, meta: &Arc<MetaStore>, group: u64, query: Q
         IndexQuery::GetUpload { bucket, key, upload_id } => {
             meta.get_upload(bucket, &key, upload_id).map(IndexAnswer::Upload)
         }
-        IndexQuery::Stats { bucket } => meta.bucket_stats(bucket).map(IndexAnswer::Stats),
+        IndexQuery::Stats { bucket, .. } => meta.range_stats(bucket, &range.start).map(IndexAnswer::Stats),
         IndexQuery::Ping => Ok(IndexAnswer::Pong),
-        scan => match tokio::task::spawn_blocking(move || run_scan(&meta, scan)).await {
-            Ok(result) => result,
-            Err(err) => return Routed::Unavailable(err.to_string()),
-        },
+        scan => {
+            let bounds = range.clone();
+            match tokio::task::spawn_blocking(move || run_scan(&meta, scan, &bounds)).await {
+                Ok(result) => result,
+                Err(err) => return Routed::Unavailable(err.to_string()),
+            }
+        }
     };
-    Routed::Done(Answer::Index(answer.map_err(WireError::from)))
+    Routed::Done(Answer::Index(answer.map_err(WireError::from), range))
 }
 
-fn run_scan(meta: &MetaStore, query: IndexQuery) -> Result<IndexAnswer, MetaError> {
+fn run_scan(meta: &MetaStore, query: IndexQuery, range: &KeyRange) -> Result<IndexAnswer, MetaError> {
+    // A listing reads from `from` (in the range) to the range's end.
+    let rest = |from: String| KeyRange { start: from, end: range.end.clone() };
     Ok(match query {
-        IndexQuery::ListObjects { bucket, query } => IndexAnswer::Objects(meta.list_objects(bucket, &query)?),
-        IndexQuery::ListUploads { bucket, query } => IndexAnswer::Uploads(meta.list_uploads(bucket, &query)?),
-        IndexQuery::ListVersions { bucket, query } => {
-            IndexAnswer::Versions(meta.list_versions(bucket, &query)?)
+        IndexQuery::ListObjects { bucket, query, from } => {
+            IndexAnswer::Objects(meta.list_objects_in(bucket, &query, &rest(from))?)
+        }
+        IndexQuery::ListUploads { bucket, query, from } => {
+            IndexAnswer::Uploads(meta.list_uploads_in(bucket, &query, &rest(from))?)
+        }
+        IndexQuery::ListVersions { bucket, query, from } => {
+            IndexAnswer::Versions(meta.list_versions_in(bucket, &query, &rest(from))?)
         }
         IndexQuery::GetVersion { bucket, key, version } => {
             IndexAnswer::Object(meta.get_version(bucket, &key, version)?)
         }
         IndexQuery::GetCurrent { bucket, key } => IndexAnswer::Object(meta.get_current(bucket, &key)?),
-        IndexQuery::ListParts { upload_id, after, max } => {
+        IndexQuery::ListParts { upload_id, after, max, .. } => {
             let (parts, truncated) = meta.list_parts(upload_id, after, max as usize)?;
             IndexAnswer::Parts(parts, truncated)
         }
-        IndexQuery::ReferencedBodies { bucket } => {
-            IndexAnswer::Bodies(meta.referenced_bodies_of(bucket)?.into_iter().collect())
+        IndexQuery::ReferencedBodies { bucket, .. } => {
+            IndexAnswer::Bodies(meta.referenced_bodies_in(bucket, range)?.into_iter().collect())
         }
         IndexQuery::GetObject { bucket, key } => IndexAnswer::Object(meta.get_object(bucket, &key)?),
         IndexQuery::GetUpload { bucket, key, upload_id } => {
             IndexAnswer::Upload(meta.get_upload(bucket, &key, upload_id)?)
         }
-        IndexQuery::Stats { bucket } => IndexAnswer::Stats(meta.bucket_stats(bucket)?),
+        IndexQuery::Stats { bucket, .. } => IndexAnswer::Stats(meta.range_stats(bucket, &range.start)?),
         IndexQuery::Ping => IndexAnswer::Pong,
     })
 }
@@ -1231,7 +1263,14 @@ async fn manage_here(
         // The new member must run the group before it can be sent to.
         if *id != me {
             let Some(rpc) = rpc else { return Routed::Unavailable("no node RPC".into()) };
-            let open = crate::raft::OpenGroup { desc: handle.desc.clone(), initialize: None };
+            // The range's bounds as applied here, not as they were when the
+            // group was opened: it may have split since.
+            let mut desc = handle.desc.clone();
+            if let Ok(Some(state)) = groups.meta().group_state(group) {
+                desc.range = state.range;
+                desc.epoch = state.epoch;
+            }
+            let open = crate::raft::OpenGroup { desc, initialize: None };
             if let Err(err) =
                 rpc.call::<_, ()>(addr, &format!("raft/{group}/open"), &open, Duration::from_secs(10)).await
             {

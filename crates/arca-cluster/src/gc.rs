@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use arca_types::ObjectId;
 
-use crate::cluster::{Cluster, IndexAnswer, IndexQuery};
+use crate::cluster::Cluster;
 use crate::error::{ClusterError, ClusterResult};
 
 /// The body ids every range's rows refer to.
@@ -22,12 +22,16 @@ pub async fn referenced_bodies(cluster: &Arc<Cluster>) -> ClusterResult<HashSet<
     // The range map itself must be current: a node whose view trailed
     // would not ask a range it does not know of.
     cluster.sync_catalog().await?;
-    let ranges = cluster.catalog.read(|c| c.ranges.clone());
+    let buckets: Vec<ObjectId> = cluster.catalog.read(|c| c.ranges.keys().copied().collect());
     let mut bodies = HashSet::new();
-    for range in ranges.values() {
-        match cluster.range_read(range.group, IndexQuery::ReferencedBodies { bucket: range.bucket }).await? {
-            IndexAnswer::Bodies(list) => bodies.extend(list),
-            other => return Err(ClusterError::Internal(format!("unexpected answer {other:?}"))),
+    for bucket in buckets {
+        // Every range of the bucket, walked end to end from its leaders:
+        // a range the view missed would leave its bodies unprotected.
+        match cluster.referenced_bodies_of(bucket, &mut bodies).await {
+            Ok(()) => {}
+            // Deleted since the view was read: its rows are gone.
+            Err(ClusterError::Meta(arca_meta::MetaError::NoSuchBucket)) => {}
+            Err(err) => return Err(err),
         }
     }
     Ok(bodies)

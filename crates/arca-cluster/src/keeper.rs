@@ -71,12 +71,21 @@ struct Keeper {
     settled: HashMap<u64, u64>,
     /// When a refusal to join was last logged, per node.
     refused_logged: HashMap<String, Instant>,
+    /// Per range led here: (when, applied index) samples over the load
+    /// window, and when it last split.
+    load: HashMap<u64, std::collections::VecDeque<(Instant, u64)>>,
+    last_split: HashMap<u64, Instant>,
 }
+
+/// A range that split waits this long before it may split again (its new
+/// half too), so the map settles and load is measured afresh.
+const SPLIT_COOLDOWN: Duration = Duration::from_secs(10);
 
 impl Keeper {
     async fn pass(&mut self, cluster: &Arc<Cluster>) -> ClusterResult<()> {
         apply_ring(cluster)?;
         self.place_ranges(cluster).await?;
+        self.tend_led_ranges(cluster).await;
         if is_catalog_leader(cluster) {
             self.admit_nodes(cluster).await?;
             settle_catalog_voters(cluster).await?;
@@ -85,19 +94,32 @@ impl Keeper {
         Ok(())
     }
 
-    /// Runs the ranges placed here; stops those that left.
+    /// Runs the ranges placed here and those a split made here; stops
+    /// those that left.
     async fn place_ranges(&mut self, cluster: &Arc<Cluster>) -> ClusterResult<()> {
-        let ranges = cluster.catalog.read(|c| c.ranges.clone());
+        let ranges: Vec<crate::catalog::RangeDesc> =
+            cluster.catalog.read(|c| c.all_ranges().cloned().collect());
         if !cluster.role.stores() {
             return Ok(());
         }
-        for range in ranges.values() {
+        // A split's new half has its state here from the split's apply.
+        for (group, state) in cluster.meta.groups()? {
+            if group != 0 && state.membership.is_some() && cluster.groups.get(group).is_none() {
+                cluster.open_split_child(group).await?;
+            }
+        }
+        for range in &ranges {
             let placement = cluster.range_placement(range.group);
             if !placement.contains_key(&cluster.me) || cluster.groups.get(range.group).is_some() {
                 continue;
             }
-            let handle =
-                cluster.groups.open(GroupDesc { group: range.group, bucket: Some(range.bucket) }).await?;
+            let handle = match cluster.groups.open(GroupDesc::of_range(range)).await {
+                Ok(handle) => handle,
+                Err(err) => {
+                    tracing::debug!(group = range.group, error = %err, "not running a range here yet");
+                    continue;
+                }
+            };
             let fresh = cluster.meta.raft_last_entry(range.group)?.is_none()
                 && cluster.meta.group_state(range.group)?.is_none_or(|s| s.membership.is_none());
             if fresh && range.initial.contains_key(&cluster.me) {
@@ -112,7 +134,7 @@ impl Keeper {
             if group == 0 {
                 continue;
             }
-            let listed = ranges.values().any(|r| r.group == group);
+            let listed = ranges.iter().any(|r| r.group == group);
             if !listed {
                 let since = *self.missing_since.entry(group).or_insert(now);
                 if now.duration_since(since) >= FORGET_AFTER {
@@ -129,6 +151,73 @@ impl Keeper {
             }
         }
         Ok(())
+    }
+
+    /// For every range this node leads: its bounds are in the catalog's map
+    /// (the splitter may have died before writing them), and it splits if
+    /// it passed a size or load threshold.
+    async fn tend_led_ranges(&mut self, cluster: &Arc<Cluster>) {
+        let now = Instant::now();
+        let policy = cluster.split;
+        let mut led = Vec::new();
+        for handle in cluster.groups.all() {
+            let group = handle.desc.group;
+            let (leader, applied) = crate::raft::with_metrics(&handle.raft, |m| {
+                (m.current_leader == Some(cluster.me), m.last_applied.as_ref().map_or(0, |l| l.index))
+            });
+            if group == 0 || !leader {
+                continue;
+            }
+            led.push(group);
+            if let Err(err) = cluster.register_range(group).await {
+                tracing::debug!(group, error = %err, "could not record a range in the map yet");
+            }
+            let samples = self.load.entry(group).or_default();
+            samples.push_back((now, applied));
+            while samples.len() > 2 && now.duration_since(samples[0].0) > crate::ranges::LOAD_WINDOW {
+                samples.pop_front();
+            }
+            let rate = match (samples.front(), samples.back()) {
+                (Some((t0, i0)), Some((t1, i1)))
+                    if t1.duration_since(*t0) >= crate::ranges::LOAD_WINDOW / 2 =>
+                {
+                    (i1 - i0) as f64 / t1.duration_since(*t0).as_secs_f64()
+                }
+                _ => 0.0,
+            };
+            if self.last_split.get(&group).is_some_and(|t| now.duration_since(*t) < SPLIT_COOLDOWN) {
+                continue;
+            }
+            let Ok(Some(state)) = cluster.meta.group_state(group) else { continue };
+            let Some(bucket) = state.bucket else { continue };
+            let Ok(stats) = cluster.meta.range_stats(bucket, &state.range.start) else { continue };
+            let big = (policy.rows > 0 && stats.objects + stats.uploads >= policy.rows)
+                || (policy.bytes > 0 && stats.bytes >= policy.bytes);
+            let busy = policy.writes_per_sec > 0 && rate >= policy.writes_per_sec as f64;
+            if !(big || busy) || state.closed {
+                continue;
+            }
+            match cluster.split_range(group).await {
+                Ok(Some(child)) => {
+                    tracing::info!(
+                        group,
+                        child,
+                        big,
+                        busy,
+                        rate,
+                        rows = stats.objects + stats.uploads,
+                        "range passed its threshold and split"
+                    );
+                    self.last_split.insert(group, now);
+                    self.last_split.insert(child, now);
+                    self.load.remove(&group);
+                }
+                Ok(None) => {}
+                Err(err) => tracing::warn!(group, error = %err, "could not split a range"),
+            }
+        }
+        self.load.retain(|group, _| led.contains(group));
+        self.last_split.retain(|_, at| now.duration_since(*at) < SPLIT_COOLDOWN);
     }
 
     /// Asks the nodes the ring names that are not members to join.
@@ -185,10 +274,11 @@ impl Keeper {
 
     /// Brings every range's voters to where the ring places it.
     async fn settle_ranges(&mut self, cluster: &Arc<Cluster>) {
-        let ranges = cluster.catalog.read(|c| c.ranges.clone());
+        let ranges: Vec<crate::catalog::RangeDesc> =
+            cluster.catalog.read(|c| c.all_ranges().cloned().collect());
         let signature = placement_signature(cluster);
-        self.settled.retain(|group, _| ranges.values().any(|r| r.group == *group));
-        for range in ranges.values() {
+        self.settled.retain(|group, _| ranges.iter().any(|r| r.group == *group));
+        for range in &ranges {
             if self.settled.get(&range.group) == Some(&signature) {
                 continue;
             }
@@ -381,7 +471,7 @@ pub(crate) async fn accept_join(cluster: &Arc<Cluster>, request: JoinRequest) ->
         tokio::task::spawn_blocking(move || meta.set_local_value("joined", &id)).await??;
         cluster.groups.stop(0, true).await?;
         crate::raft::ApplyHook::catalog_applied(cluster.catalog.as_ref(), None);
-        cluster.groups.open(GroupDesc { group: 0, bucket: None }).await?;
+        cluster.groups.open(GroupDesc::catalog()).await?;
         Ok::<_, ClusterError>(())
     };
     match joined.await {

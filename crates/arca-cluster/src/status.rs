@@ -32,6 +32,9 @@ pub struct NodeStatus {
     /// Raft groups running here, and how many of them this node leads.
     pub groups: u64,
     pub leading: u64,
+    /// Index range groups running here, and how many of them it leads.
+    pub ranges: u64,
+    pub leaders: u64,
     pub replication: ReplicationStatus,
 }
 
@@ -63,14 +66,19 @@ pub(crate) async fn local_status(cluster: &Arc<Cluster>) -> NodeStatus {
     .await
     .unwrap_or_default();
     let groups = cluster.groups.all();
-    let leading =
-        groups.iter().filter(|g| crate::raft::metrics(&g.raft).current_leader == Some(cluster.me)).count();
+    let led: Vec<u64> = groups
+        .iter()
+        .filter(|g| crate::raft::with_metrics(&g.raft, |m| m.current_leader == Some(cluster.me)))
+        .map(|g| g.desc.group)
+        .collect();
     NodeStatus {
         node: cluster.addr.clone(),
         node_id: cluster.me,
         devices,
         groups: groups.len() as u64,
-        leading: leading as u64,
+        leading: led.len() as u64,
+        ranges: groups.iter().filter(|g| g.desc.group != 0).count() as u64,
+        leaders: led.iter().filter(|g| **g != 0).count() as u64,
         replication: cluster.replication.read().clone(),
     }
 }
@@ -92,6 +100,8 @@ pub(crate) fn group_members(cluster: &Cluster, group: u64) -> GroupMembers {
 #[derive(Debug, Clone, Serialize)]
 pub struct ClusterStatus {
     pub ring_version: u64,
+    /// Index ranges in the catalog's range map.
+    pub ranges: u64,
     pub nodes: Vec<NodeView>,
     pub catalog: CatalogStatus,
     pub replication: ReplicationSummary,
@@ -103,6 +113,9 @@ pub struct NodeView {
     /// "up" or "down".
     pub state: &'static str,
     pub devices: Vec<DeviceStatus>,
+    /// Index ranges it holds a replica of, and leads.
+    pub ranges: u64,
+    pub leaders: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -150,9 +163,15 @@ pub async fn cluster_status(cluster: &Arc<Cluster>) -> ClusterStatus {
             Some(status) => {
                 pending += status.replication.pending_partitions;
                 oldest = oldest.max(status.replication.last_pass_age_secs());
-                views.push(NodeView { node, state: "up", devices: status.devices });
+                views.push(NodeView {
+                    node,
+                    state: "up",
+                    devices: status.devices,
+                    ranges: status.ranges,
+                    leaders: status.leaders,
+                });
             }
-            None => views.push(NodeView { node, state: "down", devices: Vec::new() }),
+            None => views.push(NodeView { node, state: "down", devices: Vec::new(), ranges: 0, leaders: 0 }),
         }
     }
     let (leader, voters) = match cluster.groups.get(0) {
@@ -168,9 +187,81 @@ pub async fn cluster_status(cluster: &Arc<Cluster>) -> ClusterStatus {
         None => (None, Vec::new()),
     };
     ClusterStatus {
+        ranges: cluster.catalog.read(|c| c.all_ranges().count()) as u64,
         ring_version: cluster.topology.ring().version(),
         nodes: views,
         catalog: CatalogStatus { leader, voters },
         replication: ReplicationSummary { pending_partitions: pending, last_pass_age_secs: oldest },
     }
+}
+
+/// One index range of a bucket, as `arca cluster ranges` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RangeView {
+    pub group: String,
+    pub start: String,
+    pub end: Option<String>,
+    pub epoch: u64,
+    /// Live versions and uploads, and their object bytes.
+    pub rows: u64,
+    pub bytes: u64,
+    pub replicas: Vec<String>,
+    pub leader: Option<String>,
+}
+
+/// A bucket's ranges in key order, walked through their leaders (their
+/// bounds and counts as applied there, not as the map last recorded them).
+pub async fn bucket_ranges(
+    cluster: &Arc<Cluster>,
+    bucket: arca_types::ObjectId,
+) -> crate::ClusterResult<Vec<RangeView>> {
+    let mut out = Vec::new();
+    let mut from = String::new();
+    loop {
+        let (group, epoch, stats, range) = cluster.range_counts(bucket, &from).await?;
+        let (leader, replicas) = group_leader_and_replicas(cluster, group).await;
+        out.push(RangeView {
+            group: format!("{group:016x}"),
+            start: range.start.clone(),
+            end: range.end.clone(),
+            epoch,
+            rows: stats.objects + stats.uploads,
+            bytes: stats.bytes,
+            replicas,
+            leader,
+        });
+        match range.end {
+            Some(end) => from = end,
+            None => return Ok(out),
+        }
+    }
+}
+
+/// Who leads a group and who holds it, as its members tell.
+async fn group_leader_and_replicas(cluster: &Arc<Cluster>, group: u64) -> (Option<String>, Vec<String>) {
+    let members = cluster.members();
+    let addr_of = |id: NodeId| members.values().find(|m| m.node_id == id).map(|m| m.addr.clone());
+    let mut candidates: Vec<String> = cluster.range_placement(group).into_values().collect();
+    if let Some(handle) = cluster.groups.get(group) {
+        let metrics = crate::raft::metrics(&handle.raft);
+        candidates.extend(metrics.membership_config.membership().nodes().map(|(_, n)| n.addr.clone()));
+    }
+    candidates.dedup();
+    for addr in candidates {
+        let answer = if addr == cluster.addr {
+            Some(group_members(cluster, group))
+        } else if let Some(rpc) = &cluster.rpc {
+            rpc.call::<_, GroupMembers>(&addr, &format!("status/{group}"), &(), Duration::from_secs(3))
+                .await
+                .ok()
+        } else {
+            None
+        };
+        if let Some(members) = answer
+            && members.leader
+        {
+            return (Some(addr), members.nodes.into_iter().filter_map(addr_of).collect());
+        }
+    }
+    (None, Vec::new())
 }

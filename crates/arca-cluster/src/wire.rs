@@ -20,6 +20,7 @@ pub enum WireError {
     Closed,
     // New variants go last: postcard encodes a variant as its index.
     Locked(String),
+    WrongRange,
 }
 
 impl From<MetaError> for WireError {
@@ -37,6 +38,7 @@ impl From<MetaError> for WireError {
             MetaError::Store(err) => WireError::Store(err.to_string()),
             MetaError::Closed => WireError::Closed,
             MetaError::Locked(why) => WireError::Locked(why),
+            MetaError::WrongRange => WireError::WrongRange,
         }
     }
 }
@@ -56,6 +58,7 @@ impl From<WireError> for MetaError {
             WireError::Store(why) => MetaError::Corrupt(format!("a replica's store failed: {why}")),
             WireError::Closed => MetaError::Closed,
             WireError::Locked(why) => MetaError::Locked(why),
+            WireError::WrongRange => MetaError::WrongRange,
         }
     }
 }

@@ -17,14 +17,21 @@ use crate::MetaError;
 use crate::rows::ObjectMeta;
 
 /// The first byte of every value written by this version of Arca.
-/// Format 2 added versioning, tags and redirects to object and bucket rows.
-pub const VALUE_FORMAT: u8 = 2;
+/// Format 2 added versioning, tags and redirects to object and bucket rows;
+/// format 3 added key bounds and an epoch to a group's state (index ranges
+/// that split).
+pub const VALUE_FORMAT: u8 = 3;
 
-/// A type stored as a value, and how its format-1 values decode.
+/// A type stored as a value, and how values of earlier formats decode.
 pub trait Value: Serialize + DeserializeOwned {
     /// Decodes the postcard body of a format-1 value. Types whose layout
-    /// did not change read it as they read format 2.
+    /// did not change read it as they read the current format.
     fn decode_v1(body: &[u8]) -> postcard::Result<Self> {
+        postcard::from_bytes(body)
+    }
+
+    /// Decodes the postcard body of a format-2 value.
+    fn decode_v2(body: &[u8]) -> postcard::Result<Self> {
         postcard::from_bytes(body)
     }
 }
@@ -37,7 +44,7 @@ pub fn encode<T: Serialize>(row: &T) -> Result<Vec<u8>, MetaError> {
 /// The format byte and the postcard body of a value.
 fn split(raw: &[u8]) -> Result<(u8, &[u8]), MetaError> {
     match raw.split_first() {
-        Some((&format @ (1 | VALUE_FORMAT), rest)) => Ok((format, rest)),
+        Some((&format @ 1..=VALUE_FORMAT, rest)) => Ok((format, rest)),
         Some((other, _)) => Err(MetaError::Corrupt(format!("unknown value format {other}"))),
         None => Err(MetaError::Corrupt("empty value".into())),
     }
@@ -46,6 +53,7 @@ fn split(raw: &[u8]) -> Result<(u8, &[u8]), MetaError> {
 pub fn decode<T: Value>(raw: &[u8]) -> Result<T, MetaError> {
     let decoded = match split(raw)? {
         (VALUE_FORMAT, body) => postcard::from_bytes(body),
+        (2, body) => T::decode_v2(body),
         (_, body) => T::decode_v1(body),
     };
     decoded.map_err(|e| MetaError::Corrupt(format!("undecodable row: {e}")))
@@ -72,7 +80,9 @@ pub struct ObjectHead<'a, M = ObjectMeta> {
 /// Decodes an object row's head (everything but the body).
 pub fn decode_object_head(raw: &[u8]) -> Result<ObjectHead<'_>, MetaError> {
     let head = match split(raw)? {
-        (VALUE_FORMAT, body) => postcard::take_from_bytes::<ObjectHead<'_>>(body).map(|(head, _body)| head),
+        (2 | VALUE_FORMAT, body) => {
+            postcard::take_from_bytes::<ObjectHead<'_>>(body).map(|(head, _body)| head)
+        }
         (_, body) => {
             postcard::take_from_bytes::<ObjectHead<'_, v1::ObjectMeta>>(body).map(|(h, _body)| ObjectHead {
                 bucket: h.bucket,
@@ -90,14 +100,51 @@ pub fn decode_object_head(raw: &[u8]) -> Result<ObjectHead<'_>, MetaError> {
 macro_rules! same_layout_as_v1 {
     ($($t:ty),*) => {$( impl Value for $t {} )*};
 }
-same_layout_as_v1!(
-    crate::KeyRow,
-    crate::PartRow,
-    crate::BucketStats,
-    crate::EventRow,
-    crate::ObjectBody,
-    crate::raft::GroupState
-);
+same_layout_as_v1!(crate::KeyRow, crate::PartRow, crate::BucketStats, crate::EventRow, crate::ObjectBody);
+
+impl Value for crate::raft::GroupState {
+    fn decode_v1(body: &[u8]) -> postcard::Result<Self> {
+        postcard::from_bytes::<v2::GroupState>(body).map(Into::into)
+    }
+
+    fn decode_v2(body: &[u8]) -> postcard::Result<Self> {
+        postcard::from_bytes::<v2::GroupState>(body).map(Into::into)
+    }
+}
+
+/// Format-2 layouts of the rows format 3 changed, and what they become.
+pub mod v2 {
+    use arca_types::ObjectId;
+    use serde::Deserialize;
+
+    use crate::raft;
+    use crate::ranges::KeyRange;
+
+    /// [`raft::GroupState`] before ranges split: every range held its
+    /// whole bucket, at epoch 1.
+    #[derive(Debug, Deserialize)]
+    pub struct GroupState {
+        bucket: Option<ObjectId>,
+        applied: Option<Vec<u8>>,
+        membership: Option<Vec<u8>>,
+        closed: bool,
+        installing: bool,
+    }
+
+    impl From<GroupState> for raft::GroupState {
+        fn from(s: GroupState) -> Self {
+            raft::GroupState {
+                bucket: s.bucket,
+                applied: s.applied,
+                membership: s.membership,
+                closed: s.closed,
+                installing: s.installing,
+                range: KeyRange::default(),
+                epoch: 1,
+            }
+        }
+    }
+}
 
 impl Value for crate::ObjectRow {
     fn decode_v1(body: &[u8]) -> postcard::Result<Self> {
@@ -331,10 +378,10 @@ mod tests {
     #[test]
     fn bad_bytes_are_corrupt() {
         let bytes = encode(&row(ObjectBody::default())).unwrap();
-        for raw in [&[][..], &[3, 0, 0][..], &bytes[..bytes.len() / 2], &[VALUE_FORMAT, 0xFF, 0xFF, 0xFF]] {
+        for raw in [&[][..], &[9, 0, 0][..], &bytes[..bytes.len() / 2], &[VALUE_FORMAT, 0xFF, 0xFF, 0xFF]] {
             assert!(matches!(decode::<ObjectRow>(raw), Err(MetaError::Corrupt(_))), "{raw:?}");
         }
-        for raw in [&[][..], &[3, 0, 0][..], &bytes[..20], &[VALUE_FORMAT, 0xFF, 0xFF, 0xFF]] {
+        for raw in [&[][..], &[9, 0, 0][..], &bytes[..20], &[VALUE_FORMAT, 0xFF, 0xFF, 0xFF]] {
             assert!(matches!(decode_object_head(raw), Err(MetaError::Corrupt(_))), "{raw:?}");
         }
     }
@@ -344,6 +391,6 @@ mod tests {
         // A BucketStats of (objects 1, bytes 300, uploads 0): format byte,
         // then three varints; 300 = 0b1_0010_1100 -> 0xAC 0x02.
         let stats = crate::rows::BucketStats { objects: 1, bytes: 300, uploads: 0 };
-        assert_eq!(encode(&stats).unwrap(), vec![2, 1, 0xAC, 0x02, 0]);
+        assert_eq!(encode(&stats).unwrap(), vec![3, 1, 0xAC, 0x02, 0]);
     }
 }

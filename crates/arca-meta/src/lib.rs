@@ -27,6 +27,7 @@ mod list;
 mod multipart;
 mod objects;
 pub mod raft;
+pub mod ranges;
 mod rows;
 mod store;
 mod upkeep;
@@ -104,6 +105,11 @@ pub enum MetaError {
     Corrupt(String),
     #[error("metadata store: {0}")]
     Store(Arc<fjall::Error>),
+    /// The key is outside the index range asked (the range split or moved
+    /// on since the asker's range map was read): ask again with a current
+    /// map.
+    #[error("the key is not in this index range; the range map moved on")]
+    WrongRange,
     /// The writer thread is gone (the store is shutting down or a mutation
     /// panicked); nothing of this mutation was written.
     #[error("metadata writer stopped")]

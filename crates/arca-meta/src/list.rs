@@ -19,6 +19,7 @@ use fjall::{Keyspace, Readable, Snapshot};
 
 use crate::codec;
 use crate::keys::{self, NULL_VERSION};
+use crate::ranges::KeyRange;
 use crate::rows::UploadRow;
 use crate::store::MetaStore;
 use crate::{
@@ -47,6 +48,8 @@ struct Walk<'a> {
     head: Vec<u8>,
     prefix: &'a str,
     delimiter: Option<&'a str>,
+    /// Row-key bounds of the index range the walk stays in.
+    bounds: (Vec<u8>, Vec<u8>),
 }
 
 impl Walk<'_> {
@@ -87,8 +90,9 @@ impl Walk<'_> {
         if limit == 0 || self.prefix.contains('\0') {
             return Ok((out, false));
         }
-        let end = keys::past_keys_starting_with(&self.head, self.prefix);
-        let mut lower = lower.max([self.head.as_slice(), self.prefix.as_bytes()].concat());
+        let end = keys::past_keys_starting_with(&self.head, self.prefix).min(self.bounds.1.clone());
+        let mut lower =
+            lower.max([self.head.as_slice(), self.prefix.as_bytes()].concat()).max(self.bounds.0.clone());
         // The common prefix just emitted, and how many more of its rows to
         // step over before seeking past it instead.
         let mut rolled_up: Option<(Vec<u8>, usize)> = None;
@@ -160,10 +164,19 @@ impl MetaStore {
     /// skipped. Tombstones are skipped. `max_keys == 0` returns nothing and
     /// is not truncated.
     pub fn list_objects(&self, bucket: ObjectId, q: &ListQuery) -> Result<ListPage> {
+        self.list_objects_in(bucket, q, &KeyRange::whole())
+    }
+
+    /// [`list_objects`](Self::list_objects) within the keys of `range` (one
+    /// index range, or the part of it a listing has yet to read): not
+    /// truncated means nothing more in `range`.
+    pub fn list_objects_in(&self, bucket: ObjectId, q: &ListQuery, range: &KeyRange) -> Result<ListPage> {
+        let head = keys::bucket_prefix(self.index_partition(bucket), bucket);
         let walk = Walk {
             snapshot: self.tables.db.snapshot(),
             keyspace: &self.tables.objects,
-            head: keys::bucket_prefix(self.index_partition(bucket), bucket),
+            bounds: range.row_bounds(&head),
+            head,
             prefix: &q.prefix,
             delimiter: no_empty(&q.delimiter),
         };
@@ -213,11 +226,23 @@ impl MetaStore {
     /// its age, so it is held back (one row at most) until the scan reaches
     /// the first older version, or the key's end.
     pub fn list_versions(&self, bucket: ObjectId, q: &VersionListQuery) -> Result<VersionListPage> {
+        self.list_versions_in(bucket, q, &KeyRange::whole())
+    }
+
+    /// [`list_versions`](Self::list_versions) within the keys of `range`.
+    pub fn list_versions_in(
+        &self,
+        bucket: ObjectId,
+        q: &VersionListQuery,
+        range: &KeyRange,
+    ) -> Result<VersionListPage> {
         let partition = self.index_partition(bucket);
+        let head = keys::bucket_prefix(partition, bucket);
         let walk = Walk {
             snapshot: self.tables.db.snapshot(),
             keyspace: &self.tables.objects,
-            head: keys::bucket_prefix(partition, bucket),
+            bounds: range.row_bounds(&head),
+            head,
             prefix: &q.prefix,
             delimiter: no_empty(&q.delimiter),
         };
@@ -321,10 +346,22 @@ impl MetaStore {
     /// `key_marker` itself with a greater id. Prefix, delimiter and the
     /// common-prefix skip work as in [`list_objects`](Self::list_objects).
     pub fn list_uploads(&self, bucket: ObjectId, q: &UploadListQuery) -> Result<UploadListPage> {
+        self.list_uploads_in(bucket, q, &KeyRange::whole())
+    }
+
+    /// [`list_uploads`](Self::list_uploads) within the keys of `range`.
+    pub fn list_uploads_in(
+        &self,
+        bucket: ObjectId,
+        q: &UploadListQuery,
+        range: &KeyRange,
+    ) -> Result<UploadListPage> {
+        let head = keys::bucket_prefix(self.index_partition(bucket), bucket);
         let walk = Walk {
             snapshot: self.tables.db.snapshot(),
             keyspace: &self.tables.uploads,
-            head: keys::bucket_prefix(self.index_partition(bucket), bucket),
+            bounds: range.row_bounds(&head),
+            head,
             prefix: &q.prefix,
             delimiter: no_empty(&q.delimiter),
         };

@@ -31,6 +31,7 @@ use arca_types::{ObjectId, Timestamp};
 use fjall::Readable;
 use serde::{Deserialize, Serialize};
 
+use crate::ranges::{KeyRange, RangeDesc, Split};
 use crate::rows::{AclGrant, BucketRow, BucketStats, KeyRow, ObjectRow, PartRow, Retention, UploadRow};
 use crate::store::{MetaStore, Table};
 use crate::writer::Txn;
@@ -53,9 +54,14 @@ pub struct GroupState {
     pub membership: Option<Vec<u8>>,
     /// DeleteBucket closed the range: nothing may be added to it.
     pub closed: bool,
-    /// A snapshot is being installed; found at open, the group's rows are
-    /// wiped and it starts over empty.
+    /// A snapshot is being installed; found at open, the rows of `range`
+    /// are wiped and the group starts over empty. While installing,
+    /// `range` is the hull of the old and the new bounds.
     pub installing: bool,
+    /// The object keys the range holds (the whole bucket until it splits).
+    pub range: KeyRange,
+    /// Bumped by every split of the range.
+    pub epoch: u64,
 }
 
 /// Tags of a group's `raft_meta` values.
@@ -81,7 +87,7 @@ fn index_of(key: &[u8]) -> Result<u64> {
         .ok_or_else(|| MetaError::Corrupt("malformed Raft log key".into()))
 }
 
-fn meta_key(group: u64, tag: RaftMeta) -> [u8; 9] {
+pub(crate) fn meta_key(group: u64, tag: RaftMeta) -> [u8; 9] {
     let mut key = [0u8; 9];
     key[..8].copy_from_slice(&group.to_be_bytes());
     key[8] = tag as u8;
@@ -150,6 +156,27 @@ pub enum IndexCommand {
         ts: Timestamp,
         change: VersionChange,
     },
+    /// Cuts the range in two at an object key: the range keeps the keys
+    /// below it, a new group the rest (crate::ranges).
+    Split(Split),
+}
+
+impl IndexCommand {
+    /// The object key the command writes, which must be in the range's
+    /// bounds (`None`: a command on the whole range).
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            IndexCommand::PutObject { row, .. } => Some(&row.key),
+            IndexCommand::CreateUpload { row } => Some(&row.key),
+            IndexCommand::DeleteObject { key, .. }
+            | IndexCommand::PutPart { key, .. }
+            | IndexCommand::CompleteUpload { key, .. }
+            | IndexCommand::AbortUpload { key, .. }
+            | IndexCommand::DeleteVersion { key, .. }
+            | IndexCommand::UpdateVersion { key, .. } => Some(key),
+            IndexCommand::Close { .. } | IndexCommand::Reopen { .. } | IndexCommand::Split(_) => None,
+        }
+    }
 }
 
 /// An in-place change to one version (S3's object sub-resources).
@@ -181,9 +208,11 @@ pub enum IndexOutcome {
     Completed(CompleteOutcome),
     /// The parts of an aborted upload.
     Aborted(Vec<PartRow>),
-    Closed,
+    /// The bounds of the range that closed.
+    Closed(KeyRange),
     Reopened,
     Updated,
+    Split,
 }
 
 /// A change to the catalog, as its Raft log carries it.
@@ -243,6 +272,12 @@ pub enum CatalogCommand {
         row: BucketRow,
         expect: Timestamp,
     },
+    /// Records a range in the map (crate::ranges::put_range_in): the
+    /// bounds a split gave it, written by the range's leader.
+    PutRange {
+        name: String,
+        desc: RangeDesc,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -267,13 +302,14 @@ pub type Applied<T> = Vec<Option<Result<T>>>;
 
 type Mutation<R> = Box<dyn FnOnce(&mut Txn<'_>) -> Result<R> + Send>;
 
-/// Removes every row of a bucket's index range (objects, uploads and their
-/// parts, counters) in batches; `group`'s state is left alone.
-fn wipe_range_rows(store: &MetaStore, bucket: ObjectId) -> Result<()> {
+/// Removes every row of one range of a bucket's index (objects, uploads
+/// and their parts, counters) in batches; the group's state is left alone.
+fn wipe_range_rows(store: &MetaStore, bucket: ObjectId, range: &KeyRange) -> Result<()> {
     const BATCH: usize = 1000;
     let head = keys::bucket_prefix(store.index_partition(bucket), bucket);
+    let (lower, upper) = range.row_bounds(&head);
     let mut removals: Vec<(Table, Vec<u8>)> = Vec::new();
-    for guard in store.tables.uploads.prefix(&head) {
+    for guard in store.tables.uploads.range(lower.as_slice()..upper.as_slice()) {
         let (key, value) = guard.into_inner()?;
         let upload: UploadRow = codec::decode(&value)?;
         for part in store.tables.parts.prefix(upload.upload_id.as_bytes()) {
@@ -281,10 +317,10 @@ fn wipe_range_rows(store: &MetaStore, bucket: ObjectId) -> Result<()> {
         }
         removals.push((Table::Uploads, key.to_vec()));
     }
-    for guard in store.tables.objects.prefix(&head) {
+    for guard in store.tables.objects.range(lower.as_slice()..upper.as_slice()) {
         removals.push((Table::Objects, guard.key()?.to_vec()));
     }
-    removals.push((Table::Counters, keys::counter_key(bucket).to_vec()));
+    removals.push((Table::Counters, crate::ranges::range_counter_key(bucket, &range.start)));
     for chunk in removals.chunks(BATCH) {
         let chunk = chunk.to_vec();
         store.submit_unsynced(move |txn| {
@@ -322,10 +358,15 @@ impl MetaStore {
             // Only ranges are installed in steps (the catalog's snapshot is
             // one batch), so only a range can be found half installed.
             if let Some(bucket) = state.bucket {
-                wipe_range_rows(self, bucket)?;
+                wipe_range_rows(self, bucket, &state.range)?;
             }
             let entries = self.raft_entries(group, 0, u64::MAX)?;
-            let fresh = GroupState { bucket: state.bucket, ..GroupState::default() };
+            let fresh = GroupState {
+                bucket: state.bucket,
+                range: state.range.clone(),
+                epoch: state.epoch,
+                ..GroupState::default()
+            };
             self.submit(move |txn| {
                 for (index, _) in entries {
                     txn.remove(Table::RaftLog, log_key(group, index).to_vec());
@@ -464,16 +505,35 @@ impl MetaStore {
         Ok(out)
     }
 
-    /// Creates the state row of a new group (a range of `bucket`, or the
-    /// catalog), durably. An existing row is left as it is.
-    pub fn create_group(&self, group: u64, bucket: Option<ObjectId>) -> Result<()> {
+    /// Creates the state row of a new group (a range of `bucket` holding
+    /// `range` at `epoch`, or the catalog), durably. An existing row is left
+    /// as it is.
+    pub fn create_group(
+        &self,
+        group: u64,
+        bucket: Option<ObjectId>,
+        range: KeyRange,
+        epoch: u64,
+    ) -> Result<()> {
         self.submit(move |txn| {
             let key = group.to_be_bytes().to_vec();
             if txn.get::<GroupState>(Table::Groups, &key)?.is_none() {
-                txn.put(Table::Groups, key, &GroupState { bucket, ..GroupState::default() })?;
+                txn.put(Table::Groups, key, &GroupState { bucket, range, epoch, ..GroupState::default() })?;
             }
             Ok(())
         })
+    }
+
+    /// A range group of `bucket` other than `group` whose applied bounds
+    /// overlap `range`: a node must not open a range over rows another of
+    /// its groups still governs (that group has not applied the split
+    /// that made the new one; its older entries could still write there).
+    pub fn overlapping_group(&self, group: u64, bucket: ObjectId, range: &KeyRange) -> Result<Option<u64>> {
+        Ok(self
+            .groups()?
+            .into_iter()
+            .find(|(g, s)| *g != group && s.bucket == Some(bucket) && s.range.overlaps(range))
+            .map(|(g, _)| g))
     }
 
     /// Applies a batch of an index range's log entries: each command's
@@ -534,6 +594,21 @@ impl MetaStore {
             Ok(None)
         }));
         finish_apply(self.submit_all_async(mutations, false))
+    }
+
+    /// One `cluster` row.
+    pub fn cluster_row(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.tables.cluster.get(key)?.map(|v| v.to_vec()))
+    }
+
+    /// The `cluster` rows whose key starts with `prefix`, in key order.
+    pub fn cluster_rows_with_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let mut out = Vec::new();
+        for guard in self.tables.cluster.prefix(prefix) {
+            let (key, value) = guard.into_inner()?;
+            out.push((key.to_vec(), value.to_vec()));
+        }
+        Ok(out)
     }
 
     /// Every `cluster` row, in key order.
@@ -603,11 +678,12 @@ impl MetaStore {
         let mut frames = FrameWriter { out, count: 0, crc: 0 };
         frames.write(&SnapshotItem::State(state.clone()))?;
         let head = keys::bucket_prefix(self.index_partition(bucket), bucket);
-        for guard in view.prefix(&self.tables.objects, &head) {
+        let (lower, upper) = state.range.row_bounds(&head);
+        for guard in view.range(&self.tables.objects, lower.as_slice()..upper.as_slice()) {
             let (_, value) = guard.into_inner()?;
             frames.write(&SnapshotItem::Object(codec::decode(&value)?))?;
         }
-        for guard in view.prefix(&self.tables.uploads, &head) {
+        for guard in view.range(&self.tables.uploads, lower.as_slice()..upper.as_slice()) {
             let (_, value) = guard.into_inner()?;
             let upload: UploadRow = codec::decode(&value)?;
             for part in view.prefix(&self.tables.parts, upload.upload_id.as_bytes()) {
@@ -616,7 +692,8 @@ impl MetaStore {
             }
             frames.write(&SnapshotItem::Upload(upload))?;
         }
-        if let Some(raw) = view.get(&self.tables.counters, keys::counter_key(bucket))? {
+        let counters = crate::ranges::range_counter_key(bucket, &state.range.start);
+        if let Some(raw) = view.get(&self.tables.counters, counters)? {
             frames.write(&SnapshotItem::Counters(codec::decode(&raw)?))?;
         }
         frames.finish()?;
@@ -634,20 +711,34 @@ impl MetaStore {
         input: &mut impl Read,
     ) -> Result<GroupState> {
         const BATCH: usize = 1000;
-        let installing = GroupState { bucket: Some(bucket), installing: true, ..GroupState::default() };
-        self.submit(move |txn| txn.put(Table::Groups, group.to_be_bytes().to_vec(), &installing))?;
-        wipe_range_rows(self, bucket)?;
-        let partition = self.index_partition(bucket);
         let mut reader = FrameReader { input, count: 0, crc: 0 };
-        let mut state = None;
+        let SnapshotItem::State(mut state) = reader.read()? else {
+            return Err(MetaError::Corrupt("an index snapshot must begin with its state".into()));
+        };
+        // The rows to replace: those of the bounds this replica had and of
+        // the snapshot's (they differ when the range split meanwhile). The
+        // marker records both, so a crash part way wipes both at the next
+        // open.
+        let old = self.group_state(group)?.map(|s| s.range).unwrap_or_else(|| state.range.clone());
+        let installing = GroupState {
+            bucket: Some(bucket),
+            installing: true,
+            range: old.hull(&state.range),
+            epoch: state.epoch,
+            ..GroupState::default()
+        };
+        let wipe = installing.range.clone();
+        self.submit(move |txn| txn.put(Table::Groups, group.to_be_bytes().to_vec(), &installing))?;
+        wipe_range_rows(self, bucket, &wipe)?;
+        let partition = self.index_partition(bucket);
+        let counters = crate::ranges::range_counter_key(bucket, &state.range.start);
         let mut pending: Vec<(Table, Vec<u8>, Vec<u8>)> = Vec::new();
         loop {
             let item = reader.read()?;
             let row = match item {
                 SnapshotItem::End { .. } => break,
-                SnapshotItem::State(s) => {
-                    state = Some(s);
-                    continue;
+                SnapshotItem::State(_) => {
+                    return Err(MetaError::Corrupt("an index snapshot with two states".into()));
                 }
                 SnapshotItem::Object(row) => (
                     Table::Objects,
@@ -664,9 +755,7 @@ impl MetaStore {
                     keys::part_key(row.upload_id, row.part_number).to_vec(),
                     codec::encode(&row)?,
                 ),
-                SnapshotItem::Counters(stats) => {
-                    (Table::Counters, keys::counter_key(bucket).to_vec(), codec::encode(&stats)?)
-                }
+                SnapshotItem::Counters(stats) => (Table::Counters, counters.clone(), codec::encode(&stats)?),
             };
             pending.push(row);
             if pending.len() == BATCH {
@@ -679,7 +768,6 @@ impl MetaStore {
                 })?;
             }
         }
-        let mut state = state.ok_or_else(|| MetaError::Corrupt("index snapshot without a state".into()))?;
         state.bucket = Some(bucket);
         state.installing = false;
         let done = state.clone();
@@ -696,8 +784,8 @@ impl MetaStore {
     /// rows. For a range that was deleted or moved to other nodes.
     pub fn drop_group(&self, group: u64) -> Result<()> {
         let state = self.group_state(group)?;
-        match state.as_ref().and_then(|s| s.bucket) {
-            Some(bucket) => wipe_range_rows(self, bucket)?,
+        match state.as_ref().and_then(|s| s.bucket.map(|b| (b, &s.range))) {
+            Some((bucket, range)) => wipe_range_rows(self, bucket, range)?,
             None if group == CATALOG_GROUP => self.submit(clear_catalog)?,
             None => {}
         }
@@ -748,6 +836,15 @@ fn update_state(txn: &mut Txn<'_>, group: u64, change: impl FnOnce(&mut GroupSta
 
 fn run_index(txn: &mut Txn<'_>, group: u64, part_power: u8, command: IndexCommand) -> Result<IndexOutcome> {
     let partition = |bucket: ObjectId| keys::index_partition(bucket, part_power);
+    // A key outside the range's bounds was routed by a range map older
+    // than a split: refused here, in log order, so no row lands in a part
+    // of the key space another group now governs.
+    let state: GroupState = txn.get(Table::Groups, &group.to_be_bytes())?.unwrap_or_default();
+    if let Some(key) = command.key()
+        && !state.range.contains(key)
+    {
+        return Err(MetaError::WrongRange);
+    }
     match command {
         IndexCommand::PutObject { row, condition } => {
             objects::check_object_row(&row)?;
@@ -796,8 +893,8 @@ fn run_index(txn: &mut Txn<'_>, group: u64, part_power: u8, command: IndexComman
             multipart::abort_in(txn, upload_key, bucket, &key, upload_id, ts).map(IndexOutcome::Aborted)
         }
         IndexCommand::Close { bucket } => {
-            let stats: BucketStats =
-                txn.get(Table::Counters, &keys::counter_key(bucket))?.unwrap_or_default();
+            let counters = crate::ranges::range_counter_key(bucket, &state.range.start);
+            let stats: BucketStats = txn.get(Table::Counters, &counters)?.unwrap_or_default();
             if stats.objects > 0 {
                 return Err(MetaError::BucketNotEmpty);
             }
@@ -807,7 +904,8 @@ fn run_index(txn: &mut Txn<'_>, group: u64, part_power: u8, command: IndexComman
             // to garbage collection.
             if stats.uploads > 0 {
                 let head = keys::bucket_prefix(partition(bucket), bucket);
-                for (key, value) in txn.scan_prefix(Table::Uploads, &head)? {
+                let (lower, upper) = state.range.row_bounds(&head);
+                for (key, value) in txn.scan_range(Table::Uploads, &lower, &upper)? {
                     let upload: UploadRow = codec::decode(&value)?;
                     if !upload.deleted {
                         multipart::abort_in(txn, key, bucket, &upload.key, upload.upload_id, upload.ts)?;
@@ -815,11 +913,14 @@ fn run_index(txn: &mut Txn<'_>, group: u64, part_power: u8, command: IndexComman
                 }
             }
             update_state(txn, group, |s| s.closed = true)?;
-            Ok(IndexOutcome::Closed)
+            Ok(IndexOutcome::Closed(state.range))
         }
         IndexCommand::Reopen { .. } => {
             update_state(txn, group, |s| s.closed = false)?;
             Ok(IndexOutcome::Reopened)
+        }
+        IndexCommand::Split(split) => {
+            crate::ranges::split_in(txn, group, split).map(|()| IndexOutcome::Split)
         }
     }
 }
@@ -842,6 +943,9 @@ fn run_catalog(txn: &mut Txn<'_>, command: CatalogCommand) -> Result<CatalogOutc
             }
             catalog::update_bucket_in(txn, row).map(|()| CatalogOutcome::Done)
         }
+        CatalogCommand::PutRange { name, desc } => {
+            crate::ranges::put_range_in(txn, &name, desc).map(|()| CatalogOutcome::Done)
+        }
         CatalogCommand::UpdateBucket { row } => {
             keys::check_name(&row.name)?;
             catalog::update_bucket_in(txn, row).map(|()| CatalogOutcome::Done)
@@ -851,6 +955,7 @@ fn run_catalog(txn: &mut Txn<'_>, command: CatalogCommand) -> Result<CatalogOutc
             for key in cluster {
                 txn.remove(Table::Cluster, key);
             }
+            crate::ranges::remove_ranges_in(txn, id)?;
             Ok(CatalogOutcome::Bucket(Box::new(live)))
         }
         CatalogCommand::PutKey { row } => {

@@ -275,8 +275,18 @@ impl MetaStore {
     /// Live objects and bytes, and live multipart uploads, of a bucket
     /// (zeros for a bucket never written). Updated in the same commit as the
     /// rows they count.
+    /// With several ranges of the bucket on this node, the sum of their
+    /// counters.
     pub fn bucket_stats(&self, bucket: ObjectId) -> Result<BucketStats> {
-        Ok(self.tables.get(Table::Counters, &keys::counter_key(bucket))?.unwrap_or_default())
+        let mut total = BucketStats::default();
+        for guard in self.tables.counters.prefix(keys::counter_key(bucket)) {
+            let (_, value) = guard.into_inner()?;
+            let stats: BucketStats = codec::decode(&value)?;
+            total.objects += stats.objects;
+            total.bytes += stats.bytes;
+            total.uploads += stats.uploads;
+        }
+        Ok(total)
     }
 
     /// Every body id a row refers to: the blob runs of striped objects and of

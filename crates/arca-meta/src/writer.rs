@@ -244,6 +244,25 @@ impl<'a> Txn<'a> {
         Ok(merged.into_iter().collect())
     }
 
+    /// Every current (key, value) in `[from, to)` of a table, in key order:
+    /// the stored range overlaid with the group's and this job's writes.
+    pub fn scan_range(&self, table: Table, from: &[u8], to: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let mut merged: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+        for guard in self.tables.keyspace(table).range(from.to_vec()..to.to_vec()) {
+            let (k, v) = guard.into_inner()?;
+            merged.insert(k.to_vec(), v.to_vec());
+        }
+        for overlay in [self.group, &self.own] {
+            for ((_, k), v) in overlay.range((table, from.to_vec())..(table, to.to_vec())) {
+                match v {
+                    Some(v) => merged.insert(k.clone(), v.clone()),
+                    None => merged.remove(k),
+                };
+            }
+        }
+        Ok(merged.into_iter().collect())
+    }
+
     /// The first current (key, value) in `[from, to)` of a table: the
     /// stored range overlaid with the group's and this job's writes, read
     /// lazily (a key's versions may be many; only the first is wanted).
@@ -369,7 +388,16 @@ impl<'a> Txn<'a> {
             if d.objects == 0 && d.bytes == 0 && d.uploads == 0 {
                 continue;
             }
-            let key = keys::counter_key(bucket);
+            // A range's counters are its own (crate::ranges): keyed by the
+            // bucket and the range's first key; outside Raft, by the bucket.
+            let key = match self.raft_group {
+                Some(group) => {
+                    let state: Option<crate::raft::GroupState> =
+                        self.get(Table::Groups, &group.to_be_bytes())?;
+                    crate::ranges::range_counter_key(bucket, &state.unwrap_or_default().range.start)
+                }
+                None => keys::counter_key(bucket).to_vec(),
+            };
             let stats: BucketStats = self.get(Table::Counters, &key)?.unwrap_or_default();
             let add = |value: u64, delta: i128, what: &str| -> u64 {
                 let sum = i128::from(value) + delta;
@@ -385,7 +413,7 @@ impl<'a> Txn<'a> {
                 bytes: add(stats.bytes, d.bytes, "bytes"),
                 uploads: add(stats.uploads, d.uploads.into(), "uploads"),
             };
-            self.put(Table::Counters, key.to_vec(), &stats)?;
+            self.put(Table::Counters, key, &stats)?;
         }
         let events = std::mem::take(&mut self.events);
         for mut event in events {

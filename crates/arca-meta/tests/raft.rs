@@ -6,6 +6,7 @@ mod common;
 use arca_meta::raft::{
     ApplyItem, CatalogCommand, CatalogOutcome, GroupState, IndexCommand, IndexOutcome, RaftMeta,
 };
+use arca_meta::ranges::{KeyRange, Split};
 use arca_meta::{KeyRow, ListQuery, MetaConfig, MetaError, MetaStore, PutCondition, UploadListQuery};
 use arca_types::ObjectId;
 use common::{bucket_row, completed, object, open_temp, part, ts, upload};
@@ -50,7 +51,7 @@ fn the_log_appends_truncates_and_purges() {
 fn applies_follow_the_log_and_record_their_position() {
     let (_dir, store) = open_temp();
     let bucket = ObjectId::random();
-    store.create_group(GROUP, Some(bucket)).unwrap();
+    store.create_group(GROUP, Some(bucket), KeyRange::whole(), 1).unwrap();
     let newer = object(bucket, "k", 200, 10);
     let older = object(bucket, "k", 100, 20);
     let results = apply(
@@ -88,7 +89,7 @@ fn applies_follow_the_log_and_record_their_position() {
 fn a_closed_range_refuses_new_objects_until_reopened() {
     let (_dir, store) = open_temp();
     let bucket = ObjectId::random();
-    store.create_group(GROUP, Some(bucket)).unwrap();
+    store.create_group(GROUP, Some(bucket), KeyRange::whole(), 1).unwrap();
     let put = |micros| IndexCommand::PutObject {
         row: object(bucket, "k", micros, 1),
         condition: PutCondition::Always,
@@ -105,7 +106,7 @@ fn a_closed_range_refuses_new_objects_until_reopened() {
         ],
         2,
     );
-    assert!(matches!(results[1], Ok(IndexOutcome::Closed)));
+    assert!(matches!(results[1], Ok(IndexOutcome::Closed(_))));
     assert!(matches!(results[2], Err(MetaError::NoSuchBucket)));
     assert!(matches!(results[3], Err(MetaError::NoSuchBucket)));
     assert!(store.group_state(GROUP).unwrap().unwrap().closed);
@@ -117,7 +118,7 @@ fn a_closed_range_refuses_new_objects_until_reopened() {
 fn a_range_snapshot_carries_every_row_to_another_node() {
     let (_a, source) = open_temp();
     let bucket = ObjectId::random();
-    source.create_group(GROUP, Some(bucket)).unwrap();
+    source.create_group(GROUP, Some(bucket), KeyRange::whole(), 1).unwrap();
     let mut commands: Vec<IndexCommand> = (0..2500)
         .map(|i| IndexCommand::PutObject {
             row: object(bucket, &format!("key-{i:05}"), 10 + i, i % 100),
@@ -150,7 +151,7 @@ fn a_range_snapshot_carries_every_row_to_another_node() {
 
     // Install over a replica that holds stale rows of the same range.
     let (_b, replica) = open_temp();
-    replica.create_group(GROUP, Some(bucket)).unwrap();
+    replica.create_group(GROUP, Some(bucket), KeyRange::whole(), 1).unwrap();
     apply(
         &replica,
         vec![IndexCommand::PutObject { row: object(bucket, "stale", 1, 1), condition: PutCondition::Always }],
@@ -187,7 +188,7 @@ fn an_interrupted_install_leaves_an_empty_group_at_the_next_open() {
     let bucket = ObjectId::random();
     {
         let store = MetaStore::open(dir.path(), MetaConfig { sync: false, ..Default::default() }).unwrap();
-        store.create_group(GROUP, Some(bucket)).unwrap();
+        store.create_group(GROUP, Some(bucket), KeyRange::whole(), 1).unwrap();
         apply(
             &store,
             vec![IndexCommand::PutObject { row: object(bucket, "k", 1, 1), condition: PutCondition::Always }],
@@ -203,7 +204,7 @@ fn an_interrupted_install_leaves_an_empty_group_at_the_next_open() {
     }
     let store = MetaStore::open(dir.path(), MetaConfig { sync: false, ..Default::default() }).unwrap();
     let state = store.group_state(GROUP).unwrap().unwrap();
-    assert_eq!(state, GroupState { bucket: Some(bucket), ..GroupState::default() });
+    assert_eq!(state, GroupState { bucket: Some(bucket), epoch: 1, ..GroupState::default() });
     assert!(store.get_object(bucket, "k").unwrap().is_none());
     assert!(store.raft_entries(GROUP, 0, u64::MAX).unwrap().is_empty());
 }
@@ -211,7 +212,7 @@ fn an_interrupted_install_leaves_an_empty_group_at_the_next_open() {
 #[test]
 fn the_catalog_applies_and_travels_in_a_snapshot() {
     let (_a, source) = open_temp();
-    source.create_group(0, None).unwrap();
+    source.create_group(0, None, KeyRange::whole(), 0).unwrap();
     let bucket = bucket_row("photos", 10);
     let root = |ak: &str, micros| KeyRow {
         access_key: ak.into(),
@@ -275,7 +276,7 @@ fn the_catalog_applies_and_travels_in_a_snapshot() {
 fn a_completion_retried_after_it_took_effect_succeeds_again() {
     let (_dir, store) = open_temp();
     let bucket = ObjectId::random();
-    store.create_group(GROUP, Some(bucket)).unwrap();
+    store.create_group(GROUP, Some(bucket), KeyRange::whole(), 1).unwrap();
     let open = upload(bucket, "mp", 10);
     let p1 = part(open.upload_id, 1, 11);
     let row = completed(bucket, "mp", 12, &[&p1]);
@@ -294,4 +295,123 @@ fn a_completion_retried_after_it_took_effect_succeeds_again() {
     assert!(matches!(results[3], Ok(IndexOutcome::Completed(ref o)) if o.applied));
     let stats = store.bucket_stats(bucket).unwrap();
     assert_eq!((stats.objects, stats.uploads), (1, 0));
+}
+
+/// Applies a split the way a replica does: the counts of the upper half
+/// are taken from its own rows just before.
+fn split(
+    store: &MetaStore,
+    group: u64,
+    bucket: ObjectId,
+    at: &str,
+    child: u64,
+    applied: u8,
+) -> Result<IndexOutcome, MetaError> {
+    let upper = store.count_range(group, at).unwrap();
+    let membership = store.group_state(group).unwrap().unwrap().membership.unwrap();
+    let command = IndexCommand::Split(Split {
+        bucket,
+        at: at.into(),
+        child,
+        child_applied: b"child-applied".to_vec(),
+        child_membership: b"child-membership".to_vec(),
+        expect_membership: membership,
+        upper: Some(upper),
+    });
+    let items = vec![ApplyItem::Command(command)];
+    block_on(store.apply_index(group, items, vec![applied])).unwrap().pop().unwrap().unwrap()
+}
+
+#[test]
+fn a_split_cuts_rows_counters_listings_and_snapshots_at_one_key() {
+    let (_dir, store) = open_temp();
+    let bucket = ObjectId::random();
+    store.create_group(GROUP, Some(bucket), KeyRange::whole(), 1).unwrap();
+    let mut commands = Vec::new();
+    for (i, key) in ["a", "b/1", "b/2", "c", "d", "e/x", "f"].iter().enumerate() {
+        let row = object(bucket, key, 10 + i as u64, 100 + i as u64);
+        commands.push(IndexCommand::PutObject { row, condition: PutCondition::Always });
+    }
+    commands.push(IndexCommand::DeleteObject { bucket, key: "c".into(), ts: ts(50) });
+    let open = upload(bucket, "e/up", 60);
+    commands.push(IndexCommand::CreateUpload { row: open.clone() });
+    commands.push(IndexCommand::PutPart { bucket, key: "e/up".into(), row: part(open.upload_id, 1, 61) });
+    apply(&store, commands, 1);
+    let membership = vec![ApplyItem::Membership(b"voters".to_vec())];
+    block_on(store.apply_index(GROUP, membership, vec![1])).unwrap();
+    let before = store.bucket_stats(bucket).unwrap();
+    assert_eq!((before.objects, before.uploads), (6, 1));
+
+    let at = store.split_key(GROUP).unwrap().expect("a middle key");
+    assert!(at.as_str() > "a" && at.as_str() <= "f", "{at}");
+    let at = "d".to_owned();
+    const CHILD: u64 = 77;
+    assert!(matches!(split(&store, GROUP, bucket, &at, CHILD, 2), Ok(IndexOutcome::Split)));
+    // The same split again (a retried proposal) finds the bounds moved on.
+    assert!(matches!(split(&store, GROUP, bucket, &at, CHILD + 1, 3), Err(MetaError::WrongRange)));
+    assert!(store.group_state(CHILD + 1).unwrap().is_none());
+
+    let parent = store.group_state(GROUP).unwrap().unwrap();
+    let child = store.group_state(CHILD).unwrap().unwrap();
+    assert_eq!(parent.range, KeyRange { start: String::new(), end: Some("d".into()) });
+    assert_eq!(child.range, KeyRange { start: "d".into(), end: None });
+    assert_eq!((parent.epoch, child.epoch), (2, 2));
+    assert_eq!(child.applied.as_deref(), Some(&b"child-applied"[..]));
+    assert_eq!(store.raft_meta(CHILD, RaftMeta::Purged).unwrap().as_deref(), Some(&b"child-applied"[..]));
+    // Counters: each half its own, the sum unchanged.
+    let lower = store.range_stats(bucket, "").unwrap();
+    let upper = store.range_stats(bucket, "d").unwrap();
+    assert_eq!((lower.objects, lower.uploads, lower.bytes), (3, 0, 100 + 101 + 102));
+    assert_eq!((upper.objects, upper.uploads, upper.bytes), (3, 1, 104 + 105 + 106));
+    assert_eq!(store.bucket_stats(bucket).unwrap(), before);
+
+    // Writes outside a group's bounds are refused in its log.
+    let stray = IndexCommand::PutObject { row: object(bucket, "zz", 90, 1), condition: PutCondition::Always };
+    assert!(matches!(apply(&store, vec![stray.clone()], 4)[0], Err(MetaError::WrongRange)));
+    let items = vec![ApplyItem::Command(stray)];
+    let placed = block_on(store.apply_index(CHILD, items, vec![1])).unwrap().pop().unwrap().unwrap();
+    assert!(matches!(placed, Ok(IndexOutcome::Put(_))));
+    assert_eq!(store.range_stats(bucket, "d").unwrap().objects, 4);
+    assert_eq!(store.range_stats(bucket, "").unwrap().objects, 3);
+
+    // Listings of the halves, one after the other, are the whole listing.
+    let whole: Vec<String> = store
+        .list_objects(bucket, &ListQuery::default())
+        .unwrap()
+        .entries
+        .iter()
+        .map(|e| e.marker().to_owned())
+        .collect();
+    let mut halves = Vec::new();
+    for range in [&parent.range, &child.range] {
+        let page = store.list_objects_in(bucket, &ListQuery::default(), range).unwrap();
+        assert!(!page.is_truncated);
+        halves.extend(page.entries.iter().map(|e| e.marker().to_owned()));
+    }
+    assert_eq!(halves, whole);
+    assert_eq!(whole, ["a", "b/1", "b/2", "d", "e/x", "f", "zz"]);
+    let uploads = store.list_uploads_in(bucket, &UploadListQuery::default(), &parent.range).unwrap();
+    assert!(uploads.uploads.is_empty());
+    let uploads = store.list_uploads_in(bucket, &UploadListQuery::default(), &child.range).unwrap();
+    assert_eq!(uploads.uploads.len(), 1);
+
+    // A snapshot of the child carries its rows only, and installs them
+    // into another store without touching that store's other range.
+    let mut file = Vec::new();
+    store.index_snapshot(CHILD, bucket, &mut file).unwrap();
+    let (_other, replica) = open_temp();
+    replica.create_group(CHILD, Some(bucket), child.range.clone(), 2).unwrap();
+    let state = replica.install_index_snapshot(CHILD, bucket, &mut file.as_slice()).unwrap();
+    assert_eq!(state.range, child.range);
+    let listed = replica.list_objects(bucket, &ListQuery::default()).unwrap();
+    let keys: Vec<&str> = listed.entries.iter().map(|e| e.marker()).collect();
+    assert_eq!(keys, ["d", "e/x", "f", "zz"]);
+    assert_eq!(replica.bucket_stats(bucket).unwrap(), store.range_stats(bucket, "d").unwrap());
+    assert_eq!(replica.list_parts(open.upload_id, 0, 10).unwrap().0.len(), 1);
+
+    // Dropping the parent removes its rows and leaves the child's.
+    store.drop_group(GROUP).unwrap();
+    let left = store.list_objects(bucket, &ListQuery::default()).unwrap();
+    assert_eq!(left.entries.len(), 4);
+    assert_eq!(store.bucket_stats(bucket).unwrap(), store.range_stats(bucket, "d").unwrap());
 }

@@ -4,7 +4,7 @@
 //! keys get AccessDenied unless the owner or root granted them the bucket.
 //! The root key may use every bucket.
 
-use arca_cluster::{ClusterError, IndexAnswer, IndexQuery};
+use arca_cluster::ClusterError;
 use arca_meta::raft::CatalogCommand;
 use arca_meta::{BucketRow, MetaError, ObjectLock, Versioning};
 use arca_types::ObjectId;
@@ -166,9 +166,6 @@ impl ObjectService {
 
     /// Objects, bytes and live uploads of a bucket.
     pub async fn bucket_stats(&self, bucket: &BucketRow) -> ObjectResult<arca_meta::BucketStats> {
-        match self.cluster().index_read(bucket.id, IndexQuery::Stats { bucket: bucket.id }).await? {
-            IndexAnswer::Stats(stats) => Ok(stats),
-            _ => Err(ObjectError::Internal("unexpected answer to a stats read".into())),
-        }
+        Ok(self.cluster().bucket_stats(bucket.id).await?)
     }
 }

@@ -217,7 +217,7 @@ impl ObjectService {
         if requested.windows(2).any(|w| w[0].part_number >= w[1].part_number) {
             return Err(ObjectError::InvalidPartOrder);
         }
-        let (stored, _) = self.parts(upload.bucket, upload_id, 0, MAX_PART_NUMBER).await?;
+        let (stored, _) = self.parts(upload.bucket, &upload.key, upload_id, 0, MAX_PART_NUMBER).await?;
         let mut parts = Vec::with_capacity(requested.len());
         let mut md5_of_md5s = Md5::new();
         let last = requested.len() - 1;
@@ -301,18 +301,20 @@ impl ObjectService {
     ) -> ObjectResult<(UploadRow, Vec<PartRow>, bool)> {
         let upload = self.upload(caller, bucket, key, upload_id).await?;
         let max = u32::try_from(max_parts).unwrap_or(u32::MAX);
-        let (parts, truncated) = self.parts(upload.bucket, upload_id, after_part, max).await?;
+        let (parts, truncated) = self.parts(upload.bucket, key, upload_id, after_part, max).await?;
         Ok((upload, parts, truncated))
     }
 
     async fn parts(
         &self,
         bucket: ObjectId,
+        key: &str,
         upload_id: ObjectId,
         after: u32,
         max: u32,
     ) -> ObjectResult<(Vec<PartRow>, bool)> {
-        match self.cluster().index_read(bucket, IndexQuery::ListParts { upload_id, after, max }).await? {
+        let query = IndexQuery::ListParts { key: key.to_owned(), upload_id, after, max };
+        match self.cluster().index_read(bucket, query).await? {
             IndexAnswer::Parts(parts, truncated) => Ok((parts, truncated)),
             _ => Err(ObjectError::Internal("unexpected answer to a parts listing".into())),
         }
@@ -325,13 +327,6 @@ impl ObjectService {
         query: UploadListQuery,
     ) -> ObjectResult<UploadListPage> {
         let bucket = self.bucket(caller, bucket).await?;
-        match self
-            .cluster()
-            .index_read(bucket.id, IndexQuery::ListUploads { bucket: bucket.id, query })
-            .await?
-        {
-            IndexAnswer::Uploads(page) => Ok(page),
-            _ => Err(ObjectError::Internal("unexpected answer to an uploads listing".into())),
-        }
+        Ok(self.cluster().list_uploads(bucket.id, query).await?)
     }
 }

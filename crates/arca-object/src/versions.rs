@@ -265,14 +265,8 @@ impl ObjectService {
         query: VersionListQuery,
     ) -> ObjectResult<(BucketRow, VersionListPage)> {
         let bucket = self.bucket(caller, bucket).await?;
-        match self
-            .cluster()
-            .index_read(bucket.id, IndexQuery::ListVersions { bucket: bucket.id, query })
-            .await?
-        {
-            IndexAnswer::Versions(page) => Ok((bucket, page)),
-            _ => Err(ObjectError::Internal("unexpected answer to a listing".into())),
-        }
+        let page = self.cluster().list_versions(bucket.id, query).await?;
+        Ok((bucket, page))
     }
 }
 

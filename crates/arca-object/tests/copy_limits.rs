@@ -35,6 +35,7 @@ async fn service(dir: &std::path::Path) -> ObjectService {
         local_ring: ring,
         replication_interval: Duration::from_secs(30),
         snapshot_entries: arca_cluster::raft::DEFAULT_SNAPSHOT_ENTRIES,
+        split: Default::default(),
         device_paths: Default::default(),
     };
     let cluster = Cluster::start(Arc::new(meta), config).await.unwrap();

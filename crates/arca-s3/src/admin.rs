@@ -14,6 +14,7 @@
 //! - `PUT    /_arca/admin/cluster/ring`               root: put a ring in force
 //!   `{"ring": base64 of the ring file}` → `{"ring_version": N}`
 //! - `GET    /_arca/admin/cluster/status`             root: the cluster's state
+//! - `GET    /_arca/admin/cluster/ranges/{bucket}`    root: a bucket's index ranges
 
 use arca_object::{Caller, KeyRow, ObjectService};
 use base64::Engine;
@@ -192,6 +193,18 @@ impl S3Route for AdminRoute {
                 require_root(&caller)?;
                 let status = arca_cluster::status::cluster_status(self.service.cluster()).await;
                 json_response(StatusCode::OK, &status)
+            }
+            (Method::GET, ["cluster", "ranges", bucket]) => {
+                require_root(&caller)?;
+                let cluster = self.service.cluster();
+                let row = cluster
+                    .bucket(bucket)
+                    .await
+                    .map_err(to_s3_error)?
+                    .ok_or_else(|| s3_error!(NoSuchBucket))?;
+                let ranges =
+                    arca_cluster::status::bucket_ranges(cluster, row.id).await.map_err(to_s3_error)?;
+                json_response(StatusCode::OK, &serde_json::json!({ "bucket": row.name, "ranges": ranges }))
             }
             _ => Err(s3_error!(NotImplemented, "No such administrative operation")),
         }

@@ -12,7 +12,7 @@ use std::io::{self, BufReader, BufWriter};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arca_meta::raft::{ApplyItem, CatalogCommand, CatalogSnapshot, GroupState};
+use arca_meta::raft::{ApplyItem, CatalogCommand, CatalogSnapshot, GroupState, IndexCommand};
 use arca_meta::{MetaError, MetaStore};
 use arca_types::ObjectId;
 use futures::TryStreamExt;
@@ -37,6 +37,9 @@ pub trait ApplyHook: Send + Sync + 'static {
     /// Catalog commands were applied (`None`: a snapshot replaced the whole
     /// catalog).
     fn catalog_applied(&self, commands: Option<&[CatalogCommand]>);
+
+    /// A range split here: a new group's state is in the store, to be run.
+    fn range_split(&self);
 }
 
 /// A snapshot's bytes, in a file.
@@ -166,6 +169,40 @@ impl RaftSnapshotBuilder<C> for Builder {
     }
 }
 
+impl StateMachine {
+    /// Applies consecutive entries of a range in one commit and answers
+    /// their proposers.
+    async fn apply_range_segment(
+        &self,
+        segment: Vec<(ApplyItem<IndexCommand>, Option<openraft::storage::ApplyResponder<C>>)>,
+        last: LogIdOf<C>,
+    ) -> Result<(), io::Error> {
+        let applied = encode(&last)?;
+        let mut responders = Vec::with_capacity(segment.len());
+        let mut items = Vec::with_capacity(segment.len());
+        let mut splits = false;
+        for (item, responder) in segment {
+            splits |= matches!(item, ApplyItem::Command(IndexCommand::Split(_)));
+            items.push(item);
+            responders.push(responder);
+        }
+        let results = self.meta.apply_index(self.group, items, applied).await.map_err(meta_error)?;
+        for (responder, result) in responders.into_iter().zip(results) {
+            let response = match result {
+                Some(result) => Response::Index(result.map_err(WireError::from)),
+                None => Response::None,
+            };
+            if let Some(responder) = responder {
+                responder.send(response);
+            }
+        }
+        if splits {
+            self.hook.range_split();
+        }
+        Ok(())
+    }
+}
+
 impl RaftStateMachine<C> for StateMachine {
     type SnapshotData = SnapshotFile;
     type SnapshotBuilder = Builder;
@@ -185,33 +222,44 @@ impl RaftStateMachine<C> for StateMachine {
             batch.push(item);
         }
         let Some(last) = batch.last().map(|(entry, _)| entry.log_id) else { return Ok(()) };
-        let applied = encode(&last)?;
-        let mut responders = Vec::with_capacity(batch.len());
         match self.kind {
             GroupKind::Range { .. } => {
-                let mut items = Vec::with_capacity(batch.len());
+                // A split is applied at the head of its own commit: the
+                // entries before it are committed first, so the counts of
+                // the half that leaves are taken from exactly the rows the
+                // split sees (the same on every replica).
+                let mut segment: Vec<(ApplyItem<IndexCommand>, Option<_>)> = Vec::new();
+                let mut segment_last = None;
                 for (entry, responder) in batch {
-                    items.push(match entry.payload {
+                    let item = match entry.payload {
+                        EntryPayload::Normal(Command::Index(IndexCommand::Split(mut split))) => {
+                            if let Some(upto) = segment_last.take() {
+                                self.apply_range_segment(std::mem::take(&mut segment), upto).await?;
+                            }
+                            let (meta, group, at) = (self.meta.clone(), self.group, split.at.clone());
+                            let counted = tokio::task::spawn_blocking(move || meta.count_range(group, &at))
+                                .await
+                                .map_err(io::Error::other)?
+                                .map_err(meta_error)?;
+                            split.upper = Some(counted);
+                            ApplyItem::Command(IndexCommand::Split(split))
+                        }
                         EntryPayload::Normal(Command::Index(command)) => ApplyItem::Command(command),
                         EntryPayload::Membership(m) => {
                             ApplyItem::Membership(encode(&StoredMembership::new(Some(entry.log_id), m))?)
                         }
                         _ => ApplyItem::Blank,
-                    });
-                    responders.push(responder);
-                }
-                let results = self.meta.apply_index(self.group, items, applied).await.map_err(meta_error)?;
-                for (responder, result) in responders.into_iter().zip(results) {
-                    let response = match result {
-                        Some(result) => Response::Index(result.map_err(WireError::from)),
-                        None => Response::None,
                     };
-                    if let Some(responder) = responder {
-                        responder.send(response);
-                    }
+                    segment.push((item, responder));
+                    segment_last = Some(entry.log_id);
+                }
+                if !segment.is_empty() {
+                    self.apply_range_segment(segment, last).await?;
                 }
             }
             GroupKind::Catalog => {
+                let applied = encode(&last)?;
+                let mut responders = Vec::with_capacity(batch.len());
                 let mut items = Vec::with_capacity(batch.len());
                 let mut commands = Vec::new();
                 for (entry, responder) in batch {

@@ -23,6 +23,7 @@ use std::sync::Arc;
 
 use arca_meta::MetaStore;
 use arca_meta::raft::{CatalogCommand, CatalogOutcome, IndexCommand, IndexOutcome};
+use arca_meta::ranges::KeyRange;
 use arca_types::ObjectId;
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
@@ -64,6 +65,7 @@ fn catalog_name(c: &CatalogCommand) -> &'static str {
         CatalogCommand::CreateBucket { .. } => "CreateBucket",
         CatalogCommand::UpdateBucket { .. } => "UpdateBucket",
         CatalogCommand::UpdateBucketIf { .. } => "UpdateBucketIf",
+        CatalogCommand::PutRange { .. } => "PutRange",
         CatalogCommand::DeleteBucket { .. } => "DeleteBucket",
         CatalogCommand::PutKey { .. } => "PutKey",
         CatalogCommand::DeleteKey { .. } => "DeleteKey",
@@ -86,6 +88,7 @@ fn index_name(c: &IndexCommand) -> &'static str {
         IndexCommand::Reopen { .. } => "Reopen",
         IndexCommand::DeleteVersion { .. } => "DeleteVersion",
         IndexCommand::UpdateVersion { .. } => "UpdateVersion",
+        IndexCommand::Split(_) => "Split",
     }
 }
 
@@ -151,12 +154,49 @@ pub fn raft_config(snapshot_entries: u64) -> ClusterResult<Arc<openraft::Config>
     Ok(Arc::new(config.validate().map_err(|e| ClusterError::Internal(format!("raft config: {e}")))?))
 }
 
+/// A membership as a range's state stores it.
+pub(crate) fn encode_membership(
+    membership: &openraft::alias::StoredMembershipOf<C>,
+) -> ClusterResult<Vec<u8>> {
+    log::encode(membership).map_err(|e| ClusterError::Internal(e.to_string()))
+}
+
+/// The Raft state a split gives its new half: applied (and purged) up to
+/// log index 0 of no leader, with the parent's membership. The new group's
+/// log is empty, so it runs on these members from their rows, and any
+/// other member can only join by snapshot.
+pub(crate) fn split_child_state(
+    membership: &openraft::Membership<NodeId, Node>,
+) -> ClusterResult<(Vec<u8>, Vec<u8>)> {
+    use openraft::vote::RaftLeaderId;
+    let leader = openraft::alias::LeaderIdOf::<C>::new(0, 0).to_committed();
+    let start = openraft::alias::LogIdOf::<C>::new(leader, 0);
+    let stored = openraft::StoredMembership::new(Some(start), membership.clone());
+    let applied = log::encode(&start).map_err(|e| ClusterError::Internal(e.to_string()))?;
+    Ok((applied, encode_membership(&stored)?))
+}
+
 /// How a group is described to the node that must host it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupDesc {
     pub group: u64,
     /// `None`: the catalog; else the bucket whose index range it holds.
     pub bucket: Option<ObjectId>,
+    /// The range's keys and epoch as the opener knows them: the state a
+    /// node that has none starts from, until a snapshot or the log says
+    /// otherwise.
+    pub range: KeyRange,
+    pub epoch: u64,
+}
+
+impl GroupDesc {
+    pub fn catalog() -> GroupDesc {
+        GroupDesc { group: 0, bucket: None, range: KeyRange::whole(), epoch: 0 }
+    }
+
+    pub fn of_range(desc: &crate::catalog::RangeDesc) -> GroupDesc {
+        GroupDesc { group: desc.group, bucket: Some(desc.bucket), range: desc.range(), epoch: desc.epoch }
+    }
 }
 
 /// One running group on this node.
@@ -232,8 +272,26 @@ impl Groups {
             return Ok(handle);
         }
         let meta = self.meta.clone();
-        let (group, bucket) = (desc.group, desc.bucket);
-        tokio::task::spawn_blocking(move || meta.create_group(group, bucket)).await??;
+        let (group, bucket, range, epoch) = (desc.group, desc.bucket, desc.range.clone(), desc.epoch);
+        tokio::task::spawn_blocking(move || -> ClusterResult<()> {
+            if let Some(bucket) = bucket
+                && meta.group_state(group)?.is_none()
+                && let Some(other) = meta.overlapping_group(group, bucket, &range)?
+            {
+                // This node's copy of another range still governs those
+                // keys: it has not applied the split that made this one.
+                // Opening now could let its older entries overwrite what
+                // this group's snapshot brings; it is opened once that
+                // copy has caught up.
+                return Err(ClusterError::Unavailable(format!(
+                    "range group {group} overlaps group {other} here, which has not caught up yet"
+                )));
+            }
+            meta.create_group(group, bucket, range, epoch)?;
+            Ok(())
+        })
+        .await
+        .map_err(|e| ClusterError::Internal(e.to_string()))??;
         let kind = match desc.bucket {
             Some(bucket) => GroupKind::Range { bucket },
             None => GroupKind::Catalog,

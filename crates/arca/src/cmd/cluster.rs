@@ -33,13 +33,47 @@ enum ClusterCommand {
         #[arg(long)]
         json: bool,
     },
+    /// A bucket's index ranges in key order: bounds, rows, bytes, replicas
+    /// and leader of each.
+    Ranges {
+        #[arg(long)]
+        bucket: String,
+        /// Print the ranges as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub fn run(args: ClusterArgs) -> CmdResult {
     match args.command {
         ClusterCommand::Apply { file } => apply(&args.endpoint, &file),
         ClusterCommand::Status { json } => status(&args.endpoint, json),
+        ClusterCommand::Ranges { bucket, json } => ranges(&args.endpoint, &bucket, json),
     }
+}
+
+fn ranges(endpoint: &EndpointArgs, bucket: &str, as_json: bool) -> CmdResult {
+    let answer = call(endpoint, Method::GET, &format!("cluster/ranges/{bucket}"), None)?;
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&answer)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let text = |v: &Value| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string());
+    println!("{:<20} {:<20} {:>10} {:>14}  {:<22} REPLICAS", "START", "END", "ROWS", "BYTES", "LEADER");
+    for range in answer["ranges"].as_array().into_iter().flatten() {
+        let replicas: Vec<String> = range["replicas"].as_array().into_iter().flatten().map(text).collect();
+        let end = if range["end"].is_null() { "(end)".to_owned() } else { text(&range["end"]) };
+        println!(
+            "{:<20} {:<20} {:>10} {:>14}  {:<22} {}",
+            format!("{:?}", text(&range["start"])),
+            end,
+            text(&range["rows"]),
+            text(&range["bytes"]),
+            text(&range["leader"]),
+            replicas.join(",")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The ring file of a builder (or the ring file itself, if given).
@@ -74,7 +108,10 @@ fn status(endpoint: &EndpointArgs, as_json: bool) -> CmdResult {
 fn table(status: &Value) -> String {
     let mut out = String::new();
     let text = |v: &Value| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string());
-    out.push_str(&format!("ring version {}\n\n", status["ring_version"]));
+    out.push_str(&format!(
+        "ring version {}, {} index range(s)\n\n",
+        status["ring_version"], status["ranges"]
+    ));
     out.push_str(&format!(
         "{:<24} {:<6} {:<10} {:>10} {:>10} {:>14}\n",
         "NODE", "STATE", "DEVICE", "PARTITIONS", "OBJECTS", "BYTES"

@@ -91,6 +91,13 @@ struct FileConfig {
     replication_interval_secs: Option<u64>,
     /// Raft log entries between a group's snapshots.
     raft_snapshot_entries: Option<u64>,
+    /// An index range splits at this many live versions and uploads
+    /// (0: never by size).
+    range_split_rows: Option<u64>,
+    /// ... or at this many object bytes (0: never).
+    range_split_bytes: Option<u64>,
+    /// ... or at this many writes a second, sustained (0: never).
+    range_split_writes_per_sec: Option<u64>,
     /// Objects are cut into blobs of this many bytes.
     stripe_size: Option<usize>,
     /// Bodies up to this size are stored inside their metadata row.
@@ -152,6 +159,7 @@ struct Settings {
     role: Role,
     replication_interval: Duration,
     snapshot_entries: u64,
+    split: arca_cluster::SplitPolicy,
     device_paths: BTreeMap<String, PathBuf>,
     domain: Option<String>,
     signature_v2: bool,
@@ -208,7 +216,14 @@ impl Settings {
         if role != Role::All && rpc.is_none() {
             return Err("a gateway-only or storage-only node is part of a cluster: it needs --rpc".into());
         }
+        let split_defaults = arca_cluster::SplitPolicy::default();
+        let split = arca_cluster::SplitPolicy {
+            rows: file.range_split_rows.unwrap_or(split_defaults.rows),
+            bytes: file.range_split_bytes.unwrap_or(split_defaults.bytes),
+            writes_per_sec: file.range_split_writes_per_sec.unwrap_or(split_defaults.writes_per_sec),
+        };
         Ok(Settings {
+            split,
             master_key_file: file.master_key_file,
             device_paths: file.devices.unwrap_or_default(),
             signature_v2: file.signature_v2.unwrap_or(true),
@@ -408,6 +423,7 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
             local_ring: ring,
             replication_interval: settings.replication_interval,
             snapshot_entries: settings.snapshot_entries,
+            split: settings.split,
             device_paths: settings.device_paths.clone(),
         },
     )
