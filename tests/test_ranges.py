@@ -219,6 +219,15 @@ def test_a_single_node_splits_its_ranges_and_lists_versions_and_uploads_across_t
         )
         assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == b"p" * 10
 
+        # A bulk load through the index's own write path lands in whichever
+        # ranges hold its keys, and is listed and counted like any write.
+        loaded = unique_name("load")
+        s3.create_bucket(Bucket=loaded)
+        arca("bucket", "load", loaded, "--objects", 300, "--prefix", "x/", "--endpoint", server.endpoint)
+        keys_loaded, _ = listed_keys(s3, loaded, 1000)
+        assert len(keys_loaded) == 300 and all(k.startswith("x/") and len(k) == 18 for k in keys_loaded)
+        assert sum(r["rows"] for r in ranges_of(server, loaded)) == 300
+
         # After a restart the ranges run again from their stored state.
         server.kill()
         server.start()

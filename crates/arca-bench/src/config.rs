@@ -192,6 +192,9 @@ pub struct BenchConfig {
     pub sign_payload: bool,
     /// `max-keys` of each list request.
     pub list_max_keys: u32,
+    /// List mode over what `prefix` already holds in `bucket`: no objects
+    /// are written or deleted, and no walk is checked against a count.
+    pub list_existing: bool,
     /// Print a progress line on stderr while running.
     pub progress: bool,
     /// A process (the server, on this machine) whose CPU time the report gives.
@@ -221,6 +224,7 @@ impl BenchConfig {
             prepare_concurrency: None,
             sign_payload: false,
             list_max_keys: 1000,
+            list_existing: false,
             progress: true,
             server_pid: None,
         }
@@ -250,6 +254,7 @@ impl BenchConfig {
                 (None, Some(n)) => reads.min(n),
                 _ => reads,
             },
+            Mode::List if self.list_existing => 0,
             Mode::List => self.objects.unwrap_or(1000),
             // Each delete consumes an object: as many as the count asks.
             Mode::Delete => self.objects.or(count).unwrap_or(10_000),
@@ -258,6 +263,9 @@ impl BenchConfig {
 
     /// Checks the options against each other; the message says what to change.
     pub fn validate(&self) -> Result<(), String> {
+        if self.list_existing && (self.mode != Mode::List || self.bucket.is_none()) {
+            return Err("--list-existing is for list mode with --bucket".into());
+        }
         if self.concurrency == 0 || self.concurrency > 100_000 {
             return Err("--concurrency must be between 1 and 100000".into());
         }

@@ -79,7 +79,10 @@ pub async fn run(config: BenchConfig, interrupted: Arc<AtomicBool>) -> Result<Be
     let ctx = Arc::new(Ctx {
         client,
         bucket,
-        prefix: format!("{}{run_id}/", config.prefix),
+        prefix: match config.list_existing {
+            true => config.prefix.clone(),
+            false => format!("{}{run_id}/", config.prefix),
+        },
         pool: DataPool::new(seed),
         size: config.size(),
         seed,
@@ -91,7 +94,9 @@ pub async fn run(config: BenchConfig, interrupted: Arc<AtomicBool>) -> Result<Be
 
     let outcome = prepare_and_measure(&config, &ctx, seed, &interrupted).await;
 
-    if config.keep {
+    if config.list_existing {
+        // Nothing of its own was written.
+    } else if config.keep {
         eprintln!("arca bench: kept the objects under s3://{}/{}", ctx.bucket, ctx.prefix);
     } else {
         if let Err(message) = cleanup(&ctx, setup_concurrency, config.progress).await {
@@ -254,7 +259,7 @@ async fn worker(ctx: &Ctx, plan: &Plan, live: &LiveCounters, mut rng: Xoshiro256
                 }
                 timed(&mut rec, live, OpKind::Delete, ops::delete(ctx, id)).await;
             }
-            Mode::List => walk.step(ctx, plan.prepared, &mut rec, live).await,
+            Mode::List => walk.step(ctx, (plan.prepared > 0).then_some(plan.prepared), &mut rec, live).await,
             Mode::Multipart => {
                 let id = plan.next_id.fetch_add(1, Ordering::Relaxed);
                 let began = Instant::now();
@@ -350,7 +355,8 @@ struct ListWalk {
 }
 
 impl ListWalk {
-    async fn step(&mut self, ctx: &Ctx, prepared: u64, rec: &mut Recorder, live: &LiveCounters) {
+    /// `prepared`: the number of keys a full walk must find, if known.
+    async fn step(&mut self, ctx: &Ctx, prepared: Option<u64>, rec: &mut Recorder, live: &LiveCounters) {
         let began = Instant::now();
         match ops::list_page(ctx, self.token.take()).await {
             Ok(page) => {
@@ -360,7 +366,9 @@ impl ListWalk {
                 if page.is_truncated {
                     self.token = page.next_continuation_token;
                 } else {
-                    if self.seen != prepared {
+                    if let Some(prepared) = prepared
+                        && self.seen != prepared
+                    {
                         let message =
                             format!("a full listing found {} keys, {prepared} were written", self.seen);
                         rec.error(live, OpKind::List, "ListMismatch", &message);

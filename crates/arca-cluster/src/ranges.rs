@@ -243,6 +243,38 @@ impl Cluster {
         .await
     }
 
+    /// Puts `rows` (of one bucket) unconditionally, one entry per range
+    /// they fall in: a bulk load through the index's own write path
+    /// (`arca bucket load`). Rows a stale map sent to the wrong range are
+    /// routed again. Returns how many took effect.
+    pub async fn load_rows(&self, bucket: ObjectId, rows: Vec<arca_meta::ObjectRow>) -> ClusterResult<u64> {
+        let deadline = Instant::now() + REQUEST_PATIENCE;
+        let mut pending = rows;
+        let mut loaded = 0;
+        let mut attempt = 0;
+        while !pending.is_empty() {
+            let mut by_group: std::collections::BTreeMap<u64, Vec<arca_meta::ObjectRow>> = Default::default();
+            for row in pending.drain(..) {
+                let range = self.range_for(bucket, &row.key).await?;
+                by_group.entry(range.group).or_default().push(row);
+            }
+            for (group, rows) in by_group {
+                let command = IndexCommand::PutObjects { bucket, rows: rows.clone() };
+                match self.range_write(group, command).await {
+                    Ok(IndexOutcome::Loaded(n)) => loaded += n,
+                    Ok(other) => return Err(ClusterError::Internal(format!("unexpected answer {other:?}"))),
+                    Err(ClusterError::Meta(MetaError::WrongRange)) => pending.extend(rows),
+                    Err(err) => return Err(err),
+                }
+            }
+            if !pending.is_empty() {
+                self.map_moved(attempt, deadline).await?;
+                attempt += 1;
+            }
+        }
+        Ok(loaded)
+    }
+
     /// One page of a bucket's objects, read range after range: each range
     /// lists from where the page stands to its own end; a page filled
     /// before the last range asks the following ranges for one more entry

@@ -159,6 +159,12 @@ pub enum IndexCommand {
     /// Cuts the range in two at an object key: the range keeps the keys
     /// below it, a new group the rest (crate::ranges).
     Split(Split),
+    /// Many unconditional puts in one entry (a bulk load through the
+    /// index's own write path); every key must be in the range.
+    PutObjects {
+        bucket: ObjectId,
+        rows: Vec<ObjectRow>,
+    },
 }
 
 impl IndexCommand {
@@ -174,7 +180,10 @@ impl IndexCommand {
             | IndexCommand::AbortUpload { key, .. }
             | IndexCommand::DeleteVersion { key, .. }
             | IndexCommand::UpdateVersion { key, .. } => Some(key),
-            IndexCommand::Close { .. } | IndexCommand::Reopen { .. } | IndexCommand::Split(_) => None,
+            IndexCommand::Close { .. }
+            | IndexCommand::Reopen { .. }
+            | IndexCommand::Split(_)
+            | IndexCommand::PutObjects { .. } => None,
         }
     }
 }
@@ -213,6 +222,8 @@ pub enum IndexOutcome {
     Reopened,
     Updated,
     Split,
+    /// How many rows of a bulk load took effect.
+    Loaded(u64),
 }
 
 /// A change to the catalog, as its Raft log carries it.
@@ -921,6 +932,21 @@ fn run_index(txn: &mut Txn<'_>, group: u64, part_power: u8, command: IndexComman
         }
         IndexCommand::Split(split) => {
             crate::ranges::split_in(txn, group, split).map(|()| IndexOutcome::Split)
+        }
+        IndexCommand::PutObjects { bucket, rows } => {
+            if rows.iter().any(|row| row.bucket != bucket || !state.range.contains(&row.key)) {
+                return Err(MetaError::WrongRange);
+            }
+            let p = partition(bucket);
+            let mut loaded = 0;
+            for row in rows {
+                objects::check_object_row(&row)?;
+                let event = crate::rows::EventKind::ObjectCreated;
+                if objects::put_in(txn, p, row, &PutCondition::Always, event)?.applied {
+                    loaded += 1;
+                }
+            }
+            Ok(IndexOutcome::Loaded(loaded))
         }
     }
 }

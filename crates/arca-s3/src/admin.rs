@@ -15,6 +15,8 @@
 //!   `{"ring": base64 of the ring file}` → `{"ring_version": N}`
 //! - `GET    /_arca/admin/cluster/status`             root: the cluster's state
 //! - `GET    /_arca/admin/cluster/ranges/{bucket}`    root: a bucket's index ranges
+//! - `POST   /_arca/admin/buckets/{bucket}/load`      root: bulk-load empty objects
+//!   through the index's write path (benchmarks)
 
 use arca_object::{Caller, KeyRow, ObjectService};
 use base64::Engine;
@@ -71,6 +73,20 @@ impl KeyInfo {
         }
     }
 }
+
+/// `POST buckets/{bucket}/load`: objects `start .. start + count` of a
+/// bulk load under `prefix`.
+#[derive(Deserialize)]
+struct Load {
+    #[serde(default)]
+    prefix: String,
+    #[serde(default)]
+    start: u64,
+    count: u64,
+}
+
+/// Objects one load request may ask for (the CLI sends several).
+const MAX_LOAD: u64 = 1_000_000;
 
 #[derive(Deserialize)]
 struct ApplyRing {
@@ -178,6 +194,23 @@ impl S3Route for AdminRoute {
                 json_response(
                     StatusCode::OK,
                     &GrantInfo { bucket: row.name, owner: row.owner, grants: row.grants },
+                )
+            }
+            (Method::POST, ["buckets", bucket, "load"]) => {
+                require_root(&caller)?;
+                let load: Load = json_body(&mut req.input).await?;
+                if load.count > MAX_LOAD {
+                    return Err(s3_error!(InvalidArgument, "Load at most {MAX_LOAD} objects per request"));
+                }
+                let began = std::time::Instant::now();
+                let loaded = self
+                    .service
+                    .load_objects(&caller, bucket, &load.prefix, load.start, load.count)
+                    .await
+                    .s3()?;
+                json_response(
+                    StatusCode::OK,
+                    &serde_json::json!({ "loaded": loaded, "secs": began.elapsed().as_secs_f64() }),
                 )
             }
             (Method::PUT, ["cluster", "ring"]) => {

@@ -89,6 +89,7 @@ fn index_name(c: &IndexCommand) -> &'static str {
         IndexCommand::DeleteVersion { .. } => "DeleteVersion",
         IndexCommand::UpdateVersion { .. } => "UpdateVersion",
         IndexCommand::Split(_) => "Split",
+        IndexCommand::PutObjects { .. } => "PutObjects",
     }
 }
 

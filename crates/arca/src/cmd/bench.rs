@@ -137,6 +137,12 @@ struct BenchOptions {
     #[arg(long, default_value_t = 1000, value_name = "N")]
     list_max_keys: u32,
 
+    /// List mode: walk the objects already under --prefix in --bucket
+    /// (written by anything, e.g. `arca bucket load`) instead of writing
+    /// objects of its own; nothing is written or deleted.
+    #[arg(long)]
+    list_existing: bool,
+
     /// No progress line (the report is still printed).
     #[arg(long, short)]
     quiet: bool,
@@ -181,6 +187,7 @@ impl BenchOptions {
         config.prepare_concurrency = self.prepare_concurrency;
         config.sign_payload = self.sign_payload;
         config.list_max_keys = self.list_max_keys;
+        config.list_existing = self.list_existing;
         config.progress = !self.quiet;
         config.server_pid = self.server_pid;
         config
