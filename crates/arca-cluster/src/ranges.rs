@@ -19,8 +19,8 @@ use std::time::Duration;
 use arca_meta::raft::{CatalogCommand, IndexCommand, IndexOutcome};
 use arca_meta::ranges::Split;
 use arca_meta::{
-    BucketStats, ListPage, ListQuery, MetaError, UploadListPage, UploadListQuery, VersionListPage,
-    VersionListQuery,
+    BucketStats, ListPage, ListQuery, MetaError, UploadListPage, UploadListQuery, VersionListEntry,
+    VersionListPage, VersionListQuery,
 };
 use arca_types::ObjectId;
 use tokio::time::Instant;
@@ -275,162 +275,70 @@ impl Cluster {
         Ok(loaded)
     }
 
-    /// One page of a bucket's objects, read range after range: each range
-    /// lists from where the page stands to its own end; a page filled
-    /// before the last range asks the following ranges for one more entry
-    /// only, to tell whether it is truncated.
+    /// One page of a bucket's objects (ListObjects), read range after
+    /// range (see [`list_across`](Self::list_across)).
     pub async fn list_objects(self: &Arc<Self>, bucket: ObjectId, q: ListQuery) -> ClusterResult<ListPage> {
-        let mut page = ListPage { entries: Vec::new(), is_truncated: false, next_marker: None };
-        if q.max_keys == 0 {
-            return Ok(page);
-        }
-        let mut query = q.clone();
-        let mut from = q.start_after.clone().unwrap_or_default().max(q.prefix.clone());
-        loop {
-            let full = page.entries.len() >= q.max_keys;
-            query.max_keys = if full { 1 } else { q.max_keys - page.entries.len() };
-            let ask = |from| IndexQuery::ListObjects { bucket, query: query.clone(), from };
-            let (answer, range) = self.read_at(bucket, &from, ask, false).await?;
-            let IndexAnswer::Objects(part) = answer else {
-                return Err(ClusterError::Internal("unexpected answer to a listing".into()));
-            };
-            if full {
-                page.is_truncated = !part.entries.is_empty();
-            } else {
-                page.entries.extend(part.entries);
-                page.is_truncated = part.is_truncated;
-            }
-            let end = range.end.filter(|end| more_under(&q.prefix, end));
-            match end {
-                Some(end) if !page.is_truncated => {
-                    from = end;
-                    if let Some(last) = page.entries.last() {
-                        query.start_after = Some(last.marker().to_owned());
-                    }
-                }
-                _ => break,
-            }
-        }
-        if page.is_truncated {
-            page.next_marker = page.entries.last().map(|e| e.marker().to_owned());
-        }
-        Ok(page)
+        self.list_across(bucket, q).await
     }
 
-    /// One page of a bucket's versions, range after range as
-    /// [`list_objects`](Self::list_objects). A key's versions all live in
-    /// one range, so the next range starts after the last key listed.
+    /// One page of a bucket's versions (ListObjectVersions).
     pub async fn list_versions(
         self: &Arc<Self>,
         bucket: ObjectId,
         q: VersionListQuery,
     ) -> ClusterResult<VersionListPage> {
-        let mut page = VersionListPage::default();
-        if q.max_keys == 0 {
-            return Ok(page);
-        }
-        let mut query = q.clone();
-        let mut from = q.key_marker.clone().unwrap_or_default().max(q.prefix.clone());
-        loop {
-            let full = page.entries.len() >= q.max_keys;
-            query.max_keys = if full { 1 } else { q.max_keys - page.entries.len() };
-            let ask = |from| IndexQuery::ListVersions { bucket, query: query.clone(), from };
-            let (answer, range) = self.read_at(bucket, &from, ask, false).await?;
-            let IndexAnswer::Versions(part) = answer else {
-                return Err(ClusterError::Internal("unexpected answer to a listing".into()));
-            };
-            if full {
-                page.is_truncated = !part.entries.is_empty();
-            } else {
-                page.entries.extend(part.entries);
-                page.is_truncated = part.is_truncated;
-                page.next_key_marker = part.next_key_marker;
-                page.next_version_marker = part.next_version_marker;
-            }
-            let end = range.end.filter(|end| more_under(&q.prefix, end));
-            match end {
-                Some(end) if !page.is_truncated => {
-                    from = end;
-                    if let Some(last) = page.entries.last() {
-                        query.key_marker = Some(match last {
-                            arca_meta::VersionListEntry::Version(v) => v.key.clone(),
-                            arca_meta::VersionListEntry::CommonPrefix(p) => p.clone(),
-                        });
-                        query.version_marker = None;
-                    }
-                }
-                _ => break,
-            }
-        }
-        if page.is_truncated && page.next_key_marker.is_none() {
-            // Truncated at a range's end: the page's last entry marks it.
-            match page.entries.last() {
-                Some(arca_meta::VersionListEntry::Version(v)) => {
-                    page.next_key_marker = Some(v.key.clone());
-                    page.next_version_marker = Some(v.version);
-                }
-                Some(arca_meta::VersionListEntry::CommonPrefix(p)) => page.next_key_marker = Some(p.clone()),
-                None => {}
-            }
-        }
-        Ok(page)
+        self.list_across(bucket, q).await
     }
 
-    /// One page of a bucket's uploads in progress, range after range as
-    /// [`list_objects`](Self::list_objects).
+    /// One page of a bucket's uploads in progress (ListMultipartUploads).
     pub async fn list_uploads(
         self: &Arc<Self>,
         bucket: ObjectId,
         q: UploadListQuery,
     ) -> ClusterResult<UploadListPage> {
-        let mut page = UploadListPage::default();
-        if q.max_uploads == 0 {
+        self.list_across(bucket, q).await
+    }
+
+    /// One page of a listing, read range after range: each range lists
+    /// from where the page stands to its own end; the page goes on in the
+    /// next range after its last entry (all rows of a key live in one
+    /// range, and a common prefix that spans ranges is skipped by the
+    /// marker), and stops at the first range past the prefix. A page
+    /// filled before the last range asks the following ranges for one more
+    /// entry only, to tell whether it is truncated.
+    async fn list_across<L: RangeListing>(
+        self: &Arc<Self>,
+        bucket: ObjectId,
+        q: L,
+    ) -> ClusterResult<L::Page> {
+        let mut page = L::Page::default();
+        if q.max() == 0 {
             return Ok(page);
         }
         let mut query = q.clone();
-        let mut from = q.key_marker.clone().unwrap_or_default().max(q.prefix.clone());
-        // The last upload or common prefix listed, whichever comes later
-        // in key order (the page holds them in two lists).
-        let mut last: Option<(String, Option<ObjectId>)> = None;
+        let mut from = q.start();
         loop {
-            let count = page.uploads.len() + page.common_prefixes.len();
-            let full = count >= q.max_uploads;
-            query.max_uploads = if full { 1 } else { q.max_uploads - count };
-            let ask = |from| IndexQuery::ListUploads { bucket, query: query.clone(), from };
-            let (answer, range) = self.read_at(bucket, &from, ask, false).await?;
-            let IndexAnswer::Uploads(part) = answer else {
-                return Err(ClusterError::Internal("unexpected answer to a listing".into()));
-            };
+            let have = L::count(&page);
+            let full = have >= q.max();
+            query.set_max(if full { 1 } else { q.max() - have });
+            let (answer, range) = self.read_at(bucket, &from, |from| query.ask(bucket, from), false).await?;
+            let part = L::take(answer)
+                .ok_or_else(|| ClusterError::Internal("unexpected answer to a listing".into()))?;
             if full {
-                page.is_truncated = !part.uploads.is_empty() || !part.common_prefixes.is_empty();
-            } else {
-                let upload = part.uploads.last().map(|u| (u.key.clone(), Some(u.upload_id)));
-                let prefix = part.common_prefixes.last().map(|p| (p.clone(), None));
-                last = [last.take(), upload, prefix].into_iter().flatten().max_by(|a, b| a.0.cmp(&b.0));
-                page.uploads.extend(part.uploads);
-                page.common_prefixes.extend(part.common_prefixes);
-                page.is_truncated = part.is_truncated;
-                page.next_key_marker = part.next_key_marker;
-                page.next_upload_id_marker = part.next_upload_id_marker;
-            }
-            let end = range.end.filter(|end| more_under(&q.prefix, end));
-            match end {
-                Some(end) if !page.is_truncated => {
-                    from = end;
-                    if let Some((key, _)) = &last {
-                        query.key_marker = Some(key.clone());
-                        query.upload_id_marker = None;
-                    }
+                if L::count(&part) > 0 {
+                    L::mark_truncated(&mut page);
+                    break;
                 }
-                _ => break,
+            } else if L::append(&mut page, part) {
+                break;
             }
-        }
-        if page.is_truncated
-            && page.next_key_marker.is_none()
-            && let Some((key, upload)) = last
-        {
-            page.next_key_marker = Some(key);
-            page.next_upload_id_marker = upload;
+            match range.end.filter(|end| more_under(q.prefix(), end)) {
+                Some(end) => {
+                    from = end;
+                    query.resume_after(&page);
+                }
+                None => break,
+            }
         }
         Ok(page)
     }
@@ -585,4 +493,191 @@ impl Cluster {
             Err(err) => Err(err),
         }
     }
+}
+
+/// A listing whose pages are read range after range
+/// (`Cluster::list_across`): the query, and how pages join.
+trait RangeListing: Clone {
+    type Page: Default;
+    fn max(&self) -> usize;
+    fn set_max(&mut self, max: usize);
+    fn prefix(&self) -> &str;
+    /// The key the page starts at: its range answers first.
+    fn start(&self) -> String;
+    fn ask(&self, bucket: ObjectId, from: String) -> IndexQuery;
+    fn take(answer: IndexAnswer) -> Option<Self::Page>;
+    /// Entries and common prefixes the page holds.
+    fn count(page: &Self::Page) -> usize;
+    /// Appends one range's part (its markers too); whether it was
+    /// truncated within its range.
+    fn append(page: &mut Self::Page, part: Self::Page) -> bool;
+    /// Goes on after the page's last entry.
+    fn resume_after(&mut self, page: &Self::Page);
+    /// The page is truncated at its last entry (more follow in a later
+    /// range).
+    fn mark_truncated(page: &mut Self::Page);
+}
+
+impl RangeListing for ListQuery {
+    type Page = ListPage;
+
+    fn max(&self) -> usize {
+        self.max_keys
+    }
+    fn set_max(&mut self, max: usize) {
+        self.max_keys = max;
+    }
+    fn prefix(&self) -> &str {
+        &self.prefix
+    }
+    fn start(&self) -> String {
+        self.start_after.clone().unwrap_or_default().max(self.prefix.clone())
+    }
+    fn ask(&self, bucket: ObjectId, from: String) -> IndexQuery {
+        IndexQuery::ListObjects { bucket, query: self.clone(), from }
+    }
+    fn take(answer: IndexAnswer) -> Option<ListPage> {
+        match answer {
+            IndexAnswer::Objects(page) => Some(page),
+            _ => None,
+        }
+    }
+    fn count(page: &ListPage) -> usize {
+        page.entries.len()
+    }
+    fn append(page: &mut ListPage, part: ListPage) -> bool {
+        page.entries.extend(part.entries);
+        page.is_truncated = part.is_truncated;
+        page.next_marker = part.next_marker;
+        page.is_truncated
+    }
+    fn resume_after(&mut self, page: &ListPage) {
+        if let Some(last) = page.entries.last() {
+            self.start_after = Some(last.marker().to_owned());
+        }
+    }
+    fn mark_truncated(page: &mut ListPage) {
+        page.is_truncated = true;
+        page.next_marker = page.entries.last().map(|e| e.marker().to_owned());
+    }
+}
+
+impl RangeListing for VersionListQuery {
+    type Page = VersionListPage;
+
+    fn max(&self) -> usize {
+        self.max_keys
+    }
+    fn set_max(&mut self, max: usize) {
+        self.max_keys = max;
+    }
+    fn prefix(&self) -> &str {
+        &self.prefix
+    }
+    fn start(&self) -> String {
+        self.key_marker.clone().unwrap_or_default().max(self.prefix.clone())
+    }
+    fn ask(&self, bucket: ObjectId, from: String) -> IndexQuery {
+        IndexQuery::ListVersions { bucket, query: self.clone(), from }
+    }
+    fn take(answer: IndexAnswer) -> Option<VersionListPage> {
+        match answer {
+            IndexAnswer::Versions(page) => Some(page),
+            _ => None,
+        }
+    }
+    fn count(page: &VersionListPage) -> usize {
+        page.entries.len()
+    }
+    fn append(page: &mut VersionListPage, part: VersionListPage) -> bool {
+        page.entries.extend(part.entries);
+        page.is_truncated = part.is_truncated;
+        page.next_key_marker = part.next_key_marker;
+        page.next_version_marker = part.next_version_marker;
+        page.is_truncated
+    }
+    fn resume_after(&mut self, page: &VersionListPage) {
+        if let Some(last) = page.entries.last() {
+            // All versions of a key are in one range: the next range
+            // starts after the key.
+            self.key_marker = Some(version_entry_key(last).to_owned());
+            self.version_marker = None;
+        }
+    }
+    fn mark_truncated(page: &mut VersionListPage) {
+        page.is_truncated = true;
+        match page.entries.last() {
+            Some(VersionListEntry::Version(v)) => {
+                page.next_key_marker = Some(v.key.clone());
+                page.next_version_marker = Some(v.version);
+            }
+            Some(VersionListEntry::CommonPrefix(p)) => page.next_key_marker = Some(p.clone()),
+            None => {}
+        }
+    }
+}
+
+fn version_entry_key(entry: &VersionListEntry) -> &str {
+    match entry {
+        VersionListEntry::Version(v) => &v.key,
+        VersionListEntry::CommonPrefix(p) => p,
+    }
+}
+
+impl RangeListing for UploadListQuery {
+    type Page = UploadListPage;
+
+    fn max(&self) -> usize {
+        self.max_uploads
+    }
+    fn set_max(&mut self, max: usize) {
+        self.max_uploads = max;
+    }
+    fn prefix(&self) -> &str {
+        &self.prefix
+    }
+    fn start(&self) -> String {
+        self.key_marker.clone().unwrap_or_default().max(self.prefix.clone())
+    }
+    fn ask(&self, bucket: ObjectId, from: String) -> IndexQuery {
+        IndexQuery::ListUploads { bucket, query: self.clone(), from }
+    }
+    fn take(answer: IndexAnswer) -> Option<UploadListPage> {
+        match answer {
+            IndexAnswer::Uploads(page) => Some(page),
+            _ => None,
+        }
+    }
+    fn count(page: &UploadListPage) -> usize {
+        page.uploads.len() + page.common_prefixes.len()
+    }
+    fn append(page: &mut UploadListPage, part: UploadListPage) -> bool {
+        page.uploads.extend(part.uploads);
+        page.common_prefixes.extend(part.common_prefixes);
+        page.is_truncated = part.is_truncated;
+        page.next_key_marker = part.next_key_marker;
+        page.next_upload_id_marker = part.next_upload_id_marker;
+        page.is_truncated
+    }
+    fn resume_after(&mut self, page: &UploadListPage) {
+        if let Some((key, _)) = last_upload_item(page) {
+            self.key_marker = Some(key);
+            self.upload_id_marker = None;
+        }
+    }
+    fn mark_truncated(page: &mut UploadListPage) {
+        page.is_truncated = true;
+        if let Some((key, upload)) = last_upload_item(page) {
+            page.next_key_marker = Some(key);
+            page.next_upload_id_marker = upload;
+        }
+    }
+}
+
+/// The page's last item in key order: its last upload (key and id) or its
+/// last common prefix, whichever comes later (the page keeps them apart).
+fn last_upload_item(page: &UploadListPage) -> Option<(String, Option<ObjectId>)> {
+    let upload = page.uploads.last().map(|u| (u.key.clone(), Some(u.upload_id)));
+    let prefix = page.common_prefixes.last().map(|p| (p.clone(), None));
+    upload.into_iter().chain(prefix).max_by(|a, b| a.0.cmp(&b.0))
 }
