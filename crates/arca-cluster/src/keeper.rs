@@ -81,6 +81,52 @@ struct Keeper {
 /// half too), so the map settles and load is measured afresh.
 const SPLIT_COOLDOWN: Duration = Duration::from_secs(10);
 
+/// Leaderships a node hands over per keeper pass (each costs its range a
+/// vote round without writes).
+const MAX_TRANSFERS_PER_PASS: usize = 2;
+
+/// The voter that should lead a range: the highest of a hash of (group,
+/// node) over its voters (rendezvous hashing). Ranges' leaders so spread
+/// over their voters evenly, and a voter set's change moves only the
+/// leaderships of the voters that came or went.
+pub(crate) fn preferred_leader(group: u64, voters: impl IntoIterator<Item = NodeId>) -> Option<NodeId> {
+    voters.into_iter().max_by_key(|node| {
+        let mut bytes = [0u8; 16];
+        bytes[..8].copy_from_slice(&group.to_be_bytes());
+        bytes[8..].copy_from_slice(&node.to_be_bytes());
+        arca_types::placement_hash(&bytes)
+    })
+}
+
+/// On a range's leader: hands leadership to the range's preferred leader
+/// if that is another voter, believed up and caught up with the log. Each
+/// node does so for the ranges it leads, so leaders spread over the nodes
+/// as ranges do, and a node that comes back takes its share again.
+async fn hand_over_leadership(cluster: &Arc<Cluster>, handle: &crate::raft::GroupHandle) -> bool {
+    let target = crate::raft::with_metrics(&handle.raft, |m| {
+        let membership = m.membership_config.membership();
+        if membership.get_joint_config().len() != 1 {
+            return None;
+        }
+        let preferred = preferred_leader(handle.desc.group, membership.voter_ids())?;
+        let node = membership.get_node(&preferred)?;
+        let matched = m.replication.as_ref()?.get(&preferred)?.as_ref().map(|l| l.index);
+        let caught_up = matched >= m.last_log_index.map(|i| i.saturating_sub(8));
+        (preferred != cluster.me && caught_up).then(|| (preferred, node.addr.clone()))
+    });
+    let Some((target, addr)) = target else { return false };
+    if cluster.rpc.as_ref().is_some_and(|rpc| !rpc.is_up(&addr)) {
+        return false;
+    }
+    match handle.raft.trigger().transfer_leader(target).await {
+        Ok(()) => {
+            tracing::debug!(group = handle.desc.group, to = %addr, "handed a range's leadership over");
+            true
+        }
+        Err(_) => false,
+    }
+}
+
 impl Keeper {
     async fn pass(&mut self, cluster: &Arc<Cluster>) -> ClusterResult<()> {
         apply_ring(cluster)?;
@@ -160,6 +206,7 @@ impl Keeper {
         let now = Instant::now();
         let policy = cluster.split;
         let mut led = Vec::new();
+        let mut transfers = 0;
         for handle in cluster.groups.all() {
             let group = handle.desc.group;
             let (leader, applied) = crate::raft::with_metrics(&handle.raft, |m| {
@@ -186,6 +233,10 @@ impl Keeper {
                 _ => 0.0,
             };
             if self.last_split.get(&group).is_some_and(|t| now.duration_since(*t) < SPLIT_COOLDOWN) {
+                continue;
+            }
+            if transfers < MAX_TRANSFERS_PER_PASS && hand_over_leadership(cluster, &handle).await {
+                transfers += 1;
                 continue;
             }
             let Ok(Some(state)) = cluster.meta.group_state(group) else { continue };

@@ -2,7 +2,7 @@
 //! group's other members, and the routes that hand arriving messages to the
 //! local group.
 //!
-//! `POST raft/{group}/{append|vote|prevote}?to={node id}` carry a
+//! `POST raft/{group}/{append|vote|prevote|transfer}?to={node id}` carry a
 //! postcard-encoded openraft request and answer its postcard-encoded result
 //! (a node refuses messages for another node id);
 //! `POST raft/{group}/snapshot` streams `u32 BE length ‖ postcard((vote,
@@ -27,7 +27,8 @@ use openraft::errors::{
 };
 use openraft::network::{RPCOption, RPCTypes, RaftNetworkFactory, RaftNetworkV2};
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, TransferLeaderRequest,
+    TransferLeaderResponse, VoteRequest, VoteResponse,
 };
 use openraft::storage::Snapshot;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -145,6 +146,18 @@ impl RaftNetworkV2<C> for GroupNetwork {
         let answer: Result<VoteResponse<C>, RaftError<C>> =
             self.call("prevote", RPCTypes::Vote, &request, option.hard_ttl()).await?;
         answer.map_err(remote_error)
+    }
+
+    /// Hands leadership to this node: it elects itself at once instead of
+    /// waiting for the old leader's lease to run out (leader balancing).
+    async fn transfer_leader(
+        &mut self,
+        request: TransferLeaderRequest<C>,
+        option: RPCOption,
+    ) -> Result<TransferLeaderResponse<C>, RPCError<C>> {
+        let answer: Result<TransferLeaderResponse<C>, Fatal<C>> =
+            self.call("transfer", RPCTypes::TransferLeader, &request, option.hard_ttl()).await?;
+        answer.map_err(|err| unreachable(err))
     }
 
     async fn full_snapshot(
@@ -273,6 +286,10 @@ async fn serve(groups: Arc<Groups>, snapshots: std::path::PathBuf, request: RpcR
         },
         "prevote" => match rpc::decode::<VoteRequest<C>>(&body) {
             Ok(req) => msg_response(&raft.pre_vote(req).await),
+            Err(err) => error_response(StatusCode::BAD_REQUEST, err.to_string()),
+        },
+        "transfer" => match rpc::decode::<TransferLeaderRequest<C>>(&body) {
+            Ok(req) => msg_response(&raft.handle_transfer_leader(req).await),
             Err(err) => error_response(StatusCode::BAD_REQUEST, err.to_string()),
         },
         _ => error_response(StatusCode::NOT_FOUND, format!("no raft operation {op:?}")),
