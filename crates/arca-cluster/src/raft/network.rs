@@ -157,7 +157,7 @@ impl RaftNetworkV2<C> for GroupNetwork {
     ) -> Result<TransferLeaderResponse<C>, RPCError<C>> {
         let answer: Result<TransferLeaderResponse<C>, Fatal<C>> =
             self.call("transfer", RPCTypes::TransferLeader, &request, option.hard_ttl()).await?;
-        answer.map_err(|err| unreachable(err))
+        answer.map_err(unreachable)
     }
 
     async fn full_snapshot(
