@@ -103,7 +103,7 @@ impl CatalogState {
             let Some((id, start)) = rest.split_first_chunk::<16>() else { return };
             let Ok(start) = std::str::from_utf8(start) else { return };
             let bucket = ObjectId(*id);
-            match value.and_then(|v| postcard::from_bytes::<RangeDesc>(v).ok()) {
+            match value.and_then(|v| arca_meta::ranges::decode_range(v).ok()) {
                 Some(range) => {
                     self.ranges.entry(bucket).or_default().insert(start.to_owned(), range);
                 }
@@ -136,6 +136,8 @@ pub struct CatalogView {
     /// Bumped whenever the ring, the members or the ranges change, for the
     /// tasks that act on them.
     changes: tokio::sync::watch::Sender<u64>,
+    /// Woken when a range split here: its new half is run at once.
+    pub(crate) splits: tokio::sync::Notify,
 }
 
 impl CatalogView {
@@ -144,6 +146,7 @@ impl CatalogView {
             meta,
             state: RwLock::new(CatalogState::default()),
             changes: tokio::sync::watch::channel(0).0,
+            splits: tokio::sync::Notify::new(),
         });
         view.reload_all()?;
         Ok(view)
@@ -276,6 +279,16 @@ impl CatalogView {
             .map(|(_, r)| r.clone())
     }
 
+    /// Where range `group` runs, as its map row last recorded.
+    pub fn range_replicas(&self, group: u64) -> Vec<String> {
+        let state = self.state.read();
+        state
+            .all_ranges()
+            .find(|r| r.group == group)
+            .map(|r| r.replicas.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
     /// A bucket's ranges in key order.
     pub fn ranges_of(&self, bucket: ObjectId) -> Vec<RangeDesc> {
         self.state.read().ranges.get(&bucket).map(|r| r.values().cloned().collect()).unwrap_or_default()
@@ -288,8 +301,9 @@ impl CatalogView {
 
 impl ApplyHook for CatalogView {
     fn range_split(&self) {
-        // Wakes the keeper, which runs the new group.
-        self.changes.send_modify(|n| *n += 1);
+        // The new group runs at once (`keeper::run_split_children`): its
+        // voters must not wait for a keeper pass busy elsewhere.
+        self.splits.notify_one();
     }
 
     fn catalog_applied(&self, commands: Option<&[CatalogCommand]>) {

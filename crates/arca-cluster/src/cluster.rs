@@ -410,6 +410,7 @@ impl Cluster {
                 end: None,
                 epoch: 1,
                 initial: BTreeMap::from([(self.me, self.addr.clone())]),
+                replicas: BTreeMap::from([(self.me, self.addr.clone())]),
             };
             commands.push(CatalogCommand::PutCluster {
                 key: catalog::range_key(bucket.id, ""),
@@ -507,7 +508,10 @@ impl Cluster {
             }
         }
         if group != 0 {
-            for addr in self.range_placement(group).into_values() {
+            // Where the map last saw it, then where the ring places it (a
+            // split's half runs on its parent's nodes until it is moved).
+            let recorded = self.catalog.range_replicas(group);
+            for addr in recorded.into_iter().chain(self.range_placement(group).into_values()) {
                 if !out.contains(&addr) {
                     out.push(addr);
                 }
@@ -826,13 +830,15 @@ impl Cluster {
     /// catalog's log, so of two concurrent creations exactly one wins.
     pub async fn create_bucket(&self, row: BucketRow) -> ClusterResult<()> {
         let group = new_group_id();
+        let placement = self.range_placement(group);
         let desc = RangeDesc {
             group,
             bucket: row.id,
             start: String::new(),
             end: None,
             epoch: 1,
-            initial: self.range_placement(group),
+            initial: placement.clone(),
+            replicas: placement,
         };
         self.catalog_write(CatalogCommand::CreateBucket {
             row,

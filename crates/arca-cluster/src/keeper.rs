@@ -46,6 +46,8 @@ pub enum JoinReply {
 }
 
 pub(crate) fn start(cluster: Arc<Cluster>) {
+    tokio::spawn(run_split_children(Arc::downgrade(&cluster)));
+    tokio::spawn(move_ranges(Arc::downgrade(&cluster)));
     tokio::spawn(async move {
         let mut changes = cluster.catalog.subscribe();
         let mut ticks = tokio::time::interval(Duration::from_secs(2));
@@ -63,12 +65,49 @@ pub(crate) fn start(cluster: Arc<Cluster>) {
     });
 }
 
+/// Runs the groups splits create here, as soon as a split is applied.
+async fn run_split_children(cluster: std::sync::Weak<Cluster>) {
+    loop {
+        let Some(catalog) = cluster.upgrade().map(|c| c.catalog.clone()) else { return };
+        // A split applied while this task was busy left a permit: none is
+        // missed.
+        catalog.splits.notified().await;
+        let Some(cluster) = cluster.upgrade() else { return };
+        if let Err(err) = run_stored_groups(&cluster).await {
+            tracing::warn!(error = %err, "could not run a split's new range yet");
+        }
+    }
+}
+
+/// Opens every range group whose state is in the store but that does not
+/// run (a split's new half).
+async fn run_stored_groups(cluster: &Arc<Cluster>) -> ClusterResult<()> {
+    for (group, state) in cluster.meta.groups()? {
+        if group != 0 && state.membership.is_some() && cluster.groups.get(group).is_none() {
+            cluster.open_split_child(group).await?;
+        }
+    }
+    Ok(())
+}
+
+/// On the catalog leader, apart from the keeper's passes (a move waits for
+/// a learner to catch up, minutes for a large range): brings every range's
+/// voters to where the ring places it.
+async fn move_ranges(cluster: std::sync::Weak<Cluster>) {
+    let mut settled: HashMap<u64, u64> = HashMap::new();
+    loop {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let Some(cluster) = cluster.upgrade() else { return };
+        if is_catalog_leader(&cluster) {
+            settle_ranges(&cluster, &mut settled).await;
+        }
+    }
+}
+
 #[derive(Default)]
 struct Keeper {
     /// Groups running here that the catalog does not list, since when.
     missing_since: HashMap<u64, Instant>,
-    /// Ranges whose voters match the ring and members of this signature.
-    settled: HashMap<u64, u64>,
     /// When a refusal to join was last logged, per node.
     refused_logged: HashMap<String, Instant>,
     /// Per range led here: (when, applied index) samples over the load
@@ -135,7 +174,6 @@ impl Keeper {
         if is_catalog_leader(cluster) {
             self.admit_nodes(cluster).await?;
             settle_catalog_voters(cluster).await?;
-            self.settle_ranges(cluster).await;
         }
         Ok(())
     }
@@ -148,12 +186,9 @@ impl Keeper {
         if !cluster.role.stores() {
             return Ok(());
         }
-        // A split's new half has its state here from the split's apply.
-        for (group, state) in cluster.meta.groups()? {
-            if group != 0 && state.membership.is_some() && cluster.groups.get(group).is_none() {
-                cluster.open_split_child(group).await?;
-            }
-        }
+        // A split's new half has its state here from the split's apply
+        // (normally run at once by `run_split_children`).
+        run_stored_groups(cluster).await?;
         for range in &ranges {
             let placement = cluster.range_placement(range.group);
             if !placement.contains_key(&cluster.me) || cluster.groups.get(range.group).is_some() {
@@ -322,25 +357,24 @@ impl Keeper {
         }
         Ok(())
     }
+}
 
-    /// Brings every range's voters to where the ring places it.
-    async fn settle_ranges(&mut self, cluster: &Arc<Cluster>) {
-        let ranges: Vec<crate::catalog::RangeDesc> =
-            cluster.catalog.read(|c| c.all_ranges().cloned().collect());
-        let signature = placement_signature(cluster);
-        self.settled.retain(|group, _| ranges.iter().any(|r| r.group == *group));
-        for range in &ranges {
-            if self.settled.get(&range.group) == Some(&signature) {
-                continue;
+/// Brings every range's voters to where the ring places it.
+async fn settle_ranges(cluster: &Arc<Cluster>, settled: &mut HashMap<u64, u64>) {
+    let ranges: Vec<crate::catalog::RangeDesc> = cluster.catalog.read(|c| c.all_ranges().cloned().collect());
+    let signature = placement_signature(cluster);
+    settled.retain(|group, _| ranges.iter().any(|r| r.group == *group));
+    for range in &ranges {
+        if settled.get(&range.group) == Some(&signature) {
+            continue;
+        }
+        let wanted = cluster.range_placement(range.group);
+        match cluster.manage_range(range.group, wanted).await {
+            Ok(()) => {
+                settled.insert(range.group, signature);
             }
-            let wanted = cluster.range_placement(range.group);
-            match cluster.manage_range(range.group, wanted).await {
-                Ok(()) => {
-                    self.settled.insert(range.group, signature);
-                }
-                Err(err) => {
-                    tracing::debug!(group = range.group, error = %err, "range voters not settled yet")
-                }
+            Err(err) => {
+                tracing::debug!(group = range.group, error = %err, "range voters not settled yet")
             }
         }
     }

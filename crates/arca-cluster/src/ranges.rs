@@ -461,16 +461,24 @@ impl Cluster {
         Ok(Some(self.groups.open(desc).await?))
     }
 
-    /// Writes a range's bounds, as this replica has applied them, to the
-    /// catalog's range map, unless the map already holds them (or newer).
+    /// Writes a range's bounds, as this replica has applied them, and its
+    /// members to the catalog's range map, unless the map already holds
+    /// them (or newer).
     /// Run by the range's leader after a split and at every keeper pass, so
     /// the map catches up even if the splitter died before writing it.
     pub(crate) async fn register_range(&self, group: u64) -> ClusterResult<()> {
         let Some(state) = self.meta.group_state(group)? else { return Ok(()) };
         let Some(bucket) = state.bucket else { return Ok(()) };
+        let Some(handle) = self.groups.get(group) else { return Ok(()) };
+        let replicas: std::collections::BTreeMap<u64, String> =
+            crate::raft::with_metrics(&handle.raft, |m| {
+                m.membership_config.membership().nodes().map(|(id, node)| (*id, node.addr.clone())).collect()
+            });
         let current =
             self.catalog.read(|c| c.ranges.get(&bucket).and_then(|r| r.get(&state.range.start).cloned()));
-        if current.as_ref().is_some_and(|r| r.epoch >= state.epoch) {
+        if current.as_ref().is_some_and(|r| {
+            r.epoch > state.epoch || (r.epoch == state.epoch && r.group == group && r.replicas == replicas)
+        }) {
             return Ok(());
         }
         let Some(name) =
@@ -487,6 +495,7 @@ impl Cluster {
             // A split's half is never initialised from the map: its state
             // came with the split.
             initial: current.filter(|r| r.group == group).map(|r| r.initial).unwrap_or_default(),
+            replicas,
         };
         match self.catalog_write(CatalogCommand::PutRange { name, desc }).await {
             Ok(_) | Err(ClusterError::Meta(MetaError::NoSuchBucket)) => Ok(()),

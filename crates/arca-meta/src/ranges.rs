@@ -85,6 +85,21 @@ pub struct RangeDesc {
     /// initialise it (a bucket's first range; a split's half starts on the
     /// parent's voters, already initialised by the split).
     pub initial: std::collections::BTreeMap<u64, String>,
+    /// The members (voters and learners) as the range's leader last
+    /// recorded them: where a gateway that holds no replica looks for the
+    /// leader. Empty in rows written before ranges split.
+    pub replicas: std::collections::BTreeMap<u64, String>,
+}
+
+/// [`RangeDesc`] as rows written before ranges split hold it.
+#[derive(Deserialize)]
+struct RangeDescV1 {
+    group: u64,
+    bucket: ObjectId,
+    start: String,
+    end: Option<String>,
+    epoch: u64,
+    initial: std::collections::BTreeMap<u64, String>,
 }
 
 impl RangeDesc {
@@ -111,14 +126,27 @@ pub fn encode_range(desc: &RangeDesc) -> Vec<u8> {
     postcard::to_stdvec(desc).unwrap_or_default()
 }
 
+/// Decodes a range row, of either layout (the older lacks `replicas`).
 pub fn decode_range(raw: &[u8]) -> Result<RangeDesc> {
-    postcard::from_bytes(raw).map_err(|e| MetaError::Corrupt(format!("range row: {e}")))
+    postcard::from_bytes(raw)
+        .or_else(|_| {
+            postcard::from_bytes::<RangeDescV1>(raw).map(|v| RangeDesc {
+                group: v.group,
+                bucket: v.bucket,
+                start: v.start,
+                end: v.end,
+                epoch: v.epoch,
+                initial: v.initial,
+                replicas: Default::default(),
+            })
+        })
+        .map_err(|e| MetaError::Corrupt(format!("range row: {e}")))
 }
 
-/// The catalog's `PutRange`: records a range's bounds in the map if its
-/// bucket is live and the row is newer (by epoch) than what the map holds
-/// for the same start. Applying it twice, or after a newer row, changes
-/// nothing. No other row is touched: a split keeps its parent's start and
+/// The catalog's `PutRange`: records a range's bounds and replicas in the
+/// map if its bucket is live and the row is not older (by epoch) than what
+/// the map holds for the same start. Applying it twice, or after a newer
+/// row, changes nothing. No other row is touched: a split keeps its parent's start and
 /// adds one, so a range's start stays a range start, and a map that holds
 /// a child's row before its parent's narrowed one still routes every key
 /// right (the greatest start at or below a key names its range).
@@ -129,7 +157,8 @@ pub(crate) fn put_range_in(txn: &mut Txn<'_>, name: &str, desc: RangeDesc) -> Re
     }
     let key = range_key(desc.bucket, &desc.start);
     if let Some(stored) = txn.get_raw(Table::Cluster, &key)?
-        && decode_range(&stored)?.epoch >= desc.epoch
+        && let stored = decode_range(&stored)?
+        && (stored.epoch > desc.epoch || (stored.epoch == desc.epoch && stored.replicas == desc.replicas))
     {
         return Ok(());
     }

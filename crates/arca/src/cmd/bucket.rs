@@ -83,7 +83,18 @@ fn load(
     while done < objects {
         let count = STEP.min(objects - done);
         let body = json!({ "prefix": prefix, "start": start + done, "count": count });
-        call(endpoint, Method::POST, &format!("buckets/{bucket}/load"), Some(body))?;
+        // A request that failed is sent again whole: its rows are plain
+        // puts of the same keys, so rows it already wrote are rewritten.
+        let mut attempt = 1;
+        while let Err(err) =
+            call(endpoint, Method::POST, &format!("buckets/{bucket}/load"), Some(body.clone()))
+        {
+            if attempt == 3 {
+                return Err(err.into());
+            }
+            eprintln!("{err}; sending objects {}.. again", start + done);
+            attempt += 1;
+        }
         done += count;
         let secs = began.elapsed().as_secs_f64();
         eprintln!("{done} objects in {secs:.1} s ({:.0}/s)", done as f64 / secs);
