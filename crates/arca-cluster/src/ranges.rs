@@ -120,15 +120,17 @@ impl Cluster {
     }
 
     /// Reads `query(from)` from the range holding `from`, following the
-    /// range map as it moves. With `fresh`, only a leader answers (never a
-    /// replica's possibly stale copy: garbage collection acts on it).
+    /// range map as it moves; returns the answer, the bounds of the range
+    /// that gave it, and its map row. With `fresh`, only a leader answers
+    /// (never a replica's possibly stale copy: garbage collection acts on
+    /// it).
     async fn read_at(
         self: &Arc<Self>,
         bucket: ObjectId,
         from: &str,
         query: impl Fn(String) -> IndexQuery,
         fresh: bool,
-    ) -> ClusterResult<(IndexAnswer, KeyRange)> {
+    ) -> ClusterResult<(IndexAnswer, KeyRange, RangeDesc)> {
         let deadline = Instant::now() + REQUEST_PATIENCE;
         let mut attempt = 0;
         loop {
@@ -142,7 +144,7 @@ impl Cluster {
                     self.map_moved(attempt, deadline).await?;
                     attempt += 1;
                 }
-                other => return other,
+                other => return other.map(|(answer, bounds)| (answer, bounds, range)),
             }
         }
     }
@@ -168,7 +170,7 @@ impl Cluster {
     ) -> ClusterResult<()> {
         let mut from = String::new();
         loop {
-            let (answer, range) = self.read_at(bucket, &from, &query, fresh).await?;
+            let (answer, range, _) = self.read_at(bucket, &from, &query, fresh).await?;
             visit(answer)?;
             match range.end {
                 Some(end) => from = end,
@@ -205,24 +207,13 @@ impl Cluster {
         bucket: ObjectId,
         from: &str,
     ) -> ClusterResult<(u64, u64, BucketStats, KeyRange)> {
-        let deadline = Instant::now() + REQUEST_PATIENCE;
-        let mut attempt = 0;
-        loop {
-            let range = self.range_for(bucket, from).await?;
-            let query = IndexQuery::Stats { bucket, from: from.to_owned() };
-            match self.leader_read(range.group, query).await {
-                Ok((IndexAnswer::Stats(stats), bounds)) => {
-                    let epoch =
-                        self.meta.group_range(range.group).ok().flatten().map_or(range.epoch, |(_, e)| e);
-                    return Ok((range.group, epoch.max(range.epoch), stats, bounds));
-                }
-                Ok(other) => return Err(ClusterError::Internal(format!("unexpected answer {other:?}"))),
-                Err(ClusterError::Meta(MetaError::WrongRange)) => {
-                    self.map_moved(attempt, deadline).await?;
-                    attempt += 1;
-                }
-                Err(err) => return Err(err),
+        let query = |from| IndexQuery::Stats { bucket, from };
+        match self.read_at(bucket, from, query, true).await? {
+            (IndexAnswer::Stats(stats), bounds, range) => {
+                let epoch = self.meta.group_range(range.group).ok().flatten().map_or(range.epoch, |(_, e)| e);
+                Ok((range.group, epoch.max(range.epoch), stats, bounds))
             }
+            (other, ..) => Err(ClusterError::Internal(format!("unexpected answer {other:?}"))),
         }
     }
 
@@ -321,7 +312,8 @@ impl Cluster {
             let have = L::count(&page);
             let full = have >= q.max();
             query.set_max(if full { 1 } else { q.max() - have });
-            let (answer, range) = self.read_at(bucket, &from, |from| query.ask(bucket, from), false).await?;
+            let (answer, range, _) =
+                self.read_at(bucket, &from, |from| query.ask(bucket, from), false).await?;
             let part = L::take(answer)
                 .ok_or_else(|| ClusterError::Internal("unexpected answer to a listing".into()))?;
             if full {

@@ -312,32 +312,6 @@ impl MetaStore {
         Ok(bodies)
     }
 
-    /// Every body id the rows of one bucket refer to (its objects'
-    /// manifests and its live uploads' parts), read from one snapshot: the
-    /// share of garbage collection's set that one index range holds.
-    pub fn referenced_bodies_of(&self, bucket: ObjectId) -> Result<HashSet<ObjectId>> {
-        let snapshot = self.tables.db.snapshot();
-        let head = keys::bucket_prefix(self.index_partition(bucket), bucket);
-        let mut bodies = HashSet::new();
-        for guard in snapshot.prefix(&self.tables.objects, &head) {
-            let (_key, value) = guard.into_inner()?;
-            let row: ObjectRow = codec::decode(&value)?;
-            if let ObjectBody::Striped(manifest) = row.body {
-                bodies.extend(manifest.parts.iter().map(|p| p.body));
-            }
-        }
-        for guard in snapshot.prefix(&self.tables.uploads, &head) {
-            let (_key, value) = guard.into_inner()?;
-            let upload: UploadRow = codec::decode(&value)?;
-            for part in snapshot.prefix(&self.tables.parts, upload.upload_id.as_bytes()) {
-                let (_key, value) = part.into_inner()?;
-                let row: PartRow = codec::decode(&value)?;
-                bodies.insert(row.body);
-            }
-        }
-        Ok(bodies)
-    }
-
     /// The greatest timestamp of the rows this store holds, or `None` if
     /// it holds none: a clock that observes it keeps ordering new writes
     /// after stored ones even if the wall clock stepped back while the

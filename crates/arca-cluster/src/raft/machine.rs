@@ -169,6 +169,24 @@ impl RaftSnapshotBuilder<C> for Builder {
     }
 }
 
+/// Answers each entry's proposer (if it waits here) with its result:
+/// `Response::None` for memberships and blanks.
+fn respond<T>(
+    responders: Vec<Option<openraft::storage::ApplyResponder<C>>>,
+    results: arca_meta::raft::Applied<T>,
+    wrap: impl Fn(Result<T, WireError>) -> Response,
+) {
+    for (responder, result) in responders.into_iter().zip(results) {
+        let response = match result {
+            Some(result) => wrap(result.map_err(WireError::from)),
+            None => Response::None,
+        };
+        if let Some(responder) = responder {
+            responder.send(response);
+        }
+    }
+}
+
 impl StateMachine {
     /// Applies consecutive entries of a range in one commit and answers
     /// their proposers.
@@ -187,15 +205,7 @@ impl StateMachine {
             responders.push(responder);
         }
         let results = self.meta.apply_index(self.group, items, applied).await.map_err(meta_error)?;
-        for (responder, result) in responders.into_iter().zip(results) {
-            let response = match result {
-                Some(result) => Response::Index(result.map_err(WireError::from)),
-                None => Response::None,
-            };
-            if let Some(responder) = responder {
-                responder.send(response);
-            }
-        }
+        respond(responders, results, Response::Index);
         if splits {
             self.hook.range_split();
         }
@@ -277,15 +287,7 @@ impl RaftStateMachine<C> for StateMachine {
                 }
                 let results = self.meta.apply_catalog(items, applied).await.map_err(meta_error)?;
                 self.hook.catalog_applied(Some(&commands));
-                for (responder, result) in responders.into_iter().zip(results) {
-                    let response = match result {
-                        Some(result) => Response::Catalog(result.map_err(WireError::from)),
-                        None => Response::None,
-                    };
-                    if let Some(responder) = responder {
-                        responder.send(response);
-                    }
-                }
+                respond(responders, results, Response::Catalog);
             }
         }
         Ok(())
