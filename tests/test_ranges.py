@@ -3,6 +3,7 @@ groups while it is written, with gateways routing by a range map that may
 trail, a node killed mid-split, and listings, counters and deletion that
 stay exact across ranges."""
 
+import bisect
 import json
 import random
 import threading
@@ -237,3 +238,61 @@ def test_a_single_node_splits_its_ranges_and_lists_versions_and_uploads_across_t
         assert keys_after == keys
     finally:
         server.kill()
+
+
+def test_ranges_and_leaders_spread_evenly_and_follow_a_new_node(tmp_path):
+    # Splits leave every new range on its parent's three nodes; the
+    # placement service spreads them and their leaders over all four, then
+    # over five when a node joins.
+    cluster = Cluster(tmp_path, [1, 2, 3, 4], config=NODE_CONFIG + "range_split_rows = 100\n")
+    cluster.start()
+    cluster.ring()
+    cluster.apply()
+    cluster.wait_formed()
+    try:
+        n1 = cluster.nodes[0]
+        s3 = client(n1)
+        bucket = unique_name("spread")
+        s3.create_bucket(Bucket=bucket)
+        arca("bucket", "load", bucket, "--objects", 1500, "--endpoint", n1.endpoint)
+        wait_for(lambda: len(ranges_of(n1, bucket)) >= 12, 120, "the bucket did not split into 12 ranges")
+
+        def spread(nodes):
+            """The per-node counts once every node of `nodes` holds and leads
+            no more than 1.5x its share and at least 1/1.5 of it, and every
+            range has three replicas."""
+            ranges = ranges_of(n1, bucket)
+            assert all(len(r["replicas"]) == 3 and r["leader"] for r in ranges), ranges
+            status = cluster.status()
+            views = {v["node"]: v for v in status["nodes"]}
+            held = [views[n.rpc]["ranges"] for n in nodes]
+            led = [views[n.rpc]["leaders"] for n in nodes]
+            share = len(ranges) * 3 / len(nodes)
+            assert sum(held) == len(ranges) * 3, (len(ranges), held)
+            assert share / 1.5 <= min(held) and max(held) <= 1.5 * share, (len(ranges), held)
+            assert sum(led) == len(ranges), (len(ranges), led)
+            assert len(ranges) / len(nodes) / 1.5 <= min(led), (len(ranges), led)
+            assert max(led) <= 1.5 * len(ranges) / len(nodes), (len(ranges), led)
+            return held, led, ranges
+
+        wait_for(lambda: spread(cluster.nodes), 180, "ranges did not spread over four nodes")
+
+        n5 = cluster.add_node(5, config=NODE_CONFIG + "range_split_rows = 100\n")
+        n5.start()
+        cluster.ring([n5])
+        cluster.apply()
+        cluster.wait_formed()
+        _, _, ranges = wait_for(lambda: spread(cluster.nodes), 240, "ranges did not follow the new node")
+
+        # Nothing was lost or doubled by the moves.
+        assert_contiguous(ranges)
+        keys, _ = listed_keys(client(n5), bucket, 1000)
+        # Per range: its counters, and the keys listed in its bounds.
+        detail = [
+            (r["start"], r["rows"], bisect.bisect_left(keys, r["end"] or "\uffff") - bisect.bisect_left(keys, r["start"]))
+            for r in ranges
+        ]
+        assert all(rows == listed for _, rows, listed in detail), detail
+        assert len(keys) == 1500 == len(set(keys))
+    finally:
+        cluster.stop_all()

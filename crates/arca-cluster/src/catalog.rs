@@ -21,6 +21,7 @@
 //! | `ring_previous` | the ring before the one in force (data may not have moved yet) |
 //! | `member/{addr}` | [`Member`] |
 //! | `range/{bucket id}{start}` | [`RangeDesc`]: one range of a bucket's index |
+//! | `placement/{group}` | [`Placement`]: where a range belongs (`crate::placement`) |
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -32,6 +33,7 @@ use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ClusterResult;
+use crate::placement::{self, Placement};
 use crate::raft::{ApplyHook, NodeId};
 
 pub const CLUSTER_ID: &[u8] = b"cluster_id";
@@ -73,6 +75,8 @@ pub struct CatalogState {
     pub keys: HashMap<String, KeyRow>,
     /// Each bucket's index ranges, by first key.
     pub ranges: HashMap<ObjectId, BTreeMap<String, RangeDesc>>,
+    /// Where each range belongs, by group, as the placement service planned.
+    pub placements: HashMap<u64, Placement>,
     pub members: BTreeMap<String, Member>,
     pub ring: Option<Vec<u8>>,
     pub ring_previous: Option<Vec<u8>>,
@@ -98,6 +102,11 @@ impl CatalogState {
             match value.and_then(|v| postcard::from_bytes::<Member>(v).ok()) {
                 Some(member) => self.members.insert(addr, member),
                 None => self.members.remove(&addr),
+            };
+        } else if let Some(group) = placement::placement_group(key) {
+            match value.and_then(placement::decode_placement) {
+                Some(placement) => self.placements.insert(group, placement),
+                None => self.placements.remove(&group),
             };
         } else if let Some(rest) = key.strip_prefix(RANGE_PREFIX) {
             let Some((id, start)) = rest.split_first_chunk::<16>() else { return };

@@ -531,12 +531,30 @@ impl Cluster {
         out
     }
 
-    /// Where the ring places a range group's replicas: the distinct nodes
-    /// of its partition's primaries that are members, by Raft id.
+    /// Where range `group` belongs, by Raft id: the placement service's
+    /// plan; before it has one, where the map last saw the range (a split's
+    /// half, on its parent's nodes); else where the ring places the group.
     pub fn range_placement(&self, group: u64) -> BTreeMap<NodeId, String> {
+        let (planned, recorded, members) = self.catalog.read(|c| {
+            let planned = c.placements.get(&group).map(|p| p.replicas.clone());
+            let recorded = c.all_ranges().find(|r| r.group == group).map(|r| r.replicas.clone());
+            (planned, recorded, c.members.clone())
+        });
+        if let Some(planned) = planned {
+            let out: BTreeMap<NodeId, String> = planned
+                .iter()
+                .filter_map(|addr| members.get(addr))
+                .map(|m| (m.node_id, m.addr.clone()))
+                .collect();
+            if !out.is_empty() {
+                return out;
+            }
+        }
+        if let Some(recorded) = recorded.filter(|r| !r.is_empty()) {
+            return recorded;
+        }
         let ring = self.topology.ring();
         let partition = ring.partition_for_key(&group.to_be_bytes());
-        let members = self.catalog.read(|c| c.members.clone());
         let mut out = BTreeMap::new();
         for target in Topology::primaries(&ring, partition) {
             if let Some(member) = members.get(&target.node) {
@@ -548,6 +566,48 @@ impl Cluster {
             out.insert(self.me, self.addr.clone());
         }
         out
+    }
+
+    /// The nodes ranges may be placed on (members the ring gives weight),
+    /// and how many replicas a range has.
+    pub(crate) fn placement_slots(&self) -> (BTreeMap<String, crate::placement::Slot>, usize) {
+        let ring = self.topology.ring();
+        let members = self.members();
+        let mut slots: BTreeMap<String, crate::placement::Slot> = BTreeMap::new();
+        for device in ring.devices().iter().filter(|d| d.weight > 0.0 && members.contains_key(&d.node)) {
+            let slot = slots
+                .entry(device.node.clone())
+                .or_insert(crate::placement::Slot { zone: (device.region, device.zone), weight: 0.0 });
+            slot.weight += device.weight;
+        }
+        (slots, ring.replicas() as usize)
+    }
+
+    /// Where a new bucket's first range goes: the least loaded nodes, by
+    /// the placement service's own rule.
+    fn place_new_range(&self, group: u64) -> (BTreeMap<NodeId, String>, Option<crate::placement::Placement>) {
+        let (slots, replicas) = self.placement_slots();
+        if slots.is_empty() {
+            return (self.range_placement(group), None);
+        }
+        let mut ranges: BTreeMap<u64, crate::placement::Placement> =
+            self.catalog.read(|c| c.placements.iter().map(|(g, p)| (*g, p.clone())).collect());
+        let empty = crate::placement::Placement { replicas: Default::default(), leader: String::new() };
+        ranges.insert(group, empty);
+        // Only the new range is placed: the others keep their plans here
+        // (the service rebalances them, on the catalog's leader).
+        let planned = crate::placement::place_one(&slots, replicas, &ranges, group);
+        let members = self.members();
+        let voters: BTreeMap<NodeId, String> = planned
+            .replicas
+            .iter()
+            .filter_map(|addr| members.get(addr))
+            .map(|m| (m.node_id, m.addr.clone()))
+            .collect();
+        if voters.is_empty() {
+            return (self.range_placement(group), None);
+        }
+        (voters, Some(planned))
     }
 
     /// Sends `op` to the leader of `group`, following redirects and trying
@@ -830,7 +890,7 @@ impl Cluster {
     /// catalog's log, so of two concurrent creations exactly one wins.
     pub async fn create_bucket(&self, row: BucketRow) -> ClusterResult<()> {
         let group = new_group_id();
-        let placement = self.range_placement(group);
+        let (placement, planned) = self.place_new_range(group);
         let desc = RangeDesc {
             group,
             bucket: row.id,
@@ -840,11 +900,11 @@ impl Cluster {
             initial: placement.clone(),
             replicas: placement,
         };
-        self.catalog_write(CatalogCommand::CreateBucket {
-            row,
-            cluster: vec![(catalog::range_key(desc.bucket, ""), catalog::encode_range(&desc))],
-        })
-        .await?;
+        let mut rows = vec![(catalog::range_key(desc.bucket, ""), catalog::encode_range(&desc))];
+        if let Some(planned) = planned {
+            rows.push((crate::placement::placement_key(group), crate::placement::encode_placement(&planned)));
+        }
+        self.catalog_write(CatalogCommand::CreateBucket { row, cluster: rows }).await?;
         self.ensure_range(&desc).await
     }
 
@@ -853,12 +913,20 @@ impl Cluster {
     /// put), then the catalog drops the bucket and its ranges.
     pub async fn delete_bucket(&self, bucket: &BucketRow, ts: arca_types::Timestamp) -> ClusterResult<()> {
         let closed = self.close_ranges(bucket.id).await?;
+        // The ranges' plans go with them (any left behind, the placement
+        // service removes).
+        let placements = self
+            .catalog
+            .ranges_of(bucket.id)
+            .iter()
+            .map(|r| crate::placement::placement_key(r.group))
+            .collect();
         let deleted = self
             .catalog_write(CatalogCommand::DeleteBucket {
                 name: bucket.name.clone(),
                 id: bucket.id,
                 ts,
-                cluster: Vec::new(),
+                cluster: placements,
             })
             .await;
         if let Err(err) = deleted {
@@ -1055,10 +1123,11 @@ pub(crate) fn new_group_id() -> u64 {
 }
 
 /// Builds a snapshot of a group and purges its log behind it.
-pub(crate) async fn compact_log(handle: &GroupHandle) {
+/// Whether the log was purged up to a snapshot of everything applied.
+pub(crate) async fn compact_log(handle: &GroupHandle) -> bool {
     if let Err(err) = handle.raft.trigger().snapshot().await {
         tracing::warn!(group = handle.desc.group, error = %err, "could not start a snapshot");
-        return;
+        return false;
     }
     let built = handle
         .raft
@@ -1067,13 +1136,19 @@ pub(crate) async fn compact_log(handle: &GroupHandle) {
         .await;
     match built {
         Ok(metrics) => {
-            if let Some(snapshot) = metrics.snapshot
-                && let Err(err) = handle.raft.trigger().purge_log(snapshot.index).await
-            {
-                tracing::warn!(group = handle.desc.group, error = %err, "could not purge the log");
+            let Some(snapshot) = metrics.snapshot else { return false };
+            match handle.raft.trigger().purge_log(snapshot.index).await {
+                Ok(()) => true,
+                Err(err) => {
+                    tracing::warn!(group = handle.desc.group, error = %err, "could not purge the log");
+                    false
+                }
             }
         }
-        Err(err) => tracing::warn!(group = handle.desc.group, error = %err, "snapshot not built"),
+        Err(err) => {
+            tracing::warn!(group = handle.desc.group, error = %err, "snapshot not built");
+            false
+        }
     }
 }
 
@@ -1258,13 +1333,40 @@ async fn manage_here(
     }
     let current: BTreeSet<NodeId> = metrics.membership_config.membership().voter_ids().collect();
     let wanted: BTreeSet<NodeId> = voters.keys().copied().collect();
-    if current == wanted {
-        return Routed::Done(());
-    }
     let known: BTreeSet<NodeId> = metrics.membership_config.membership().nodes().map(|(id, _)| *id).collect();
+    if current == wanted {
+        // Learners of a move the plan gave up (it chose other nodes while
+        // they caught up) leave too: a copy a leader still counts is never
+        // removed from its node.
+        let stale: BTreeSet<NodeId> = known.difference(&wanted).copied().collect();
+        if stale.is_empty() {
+            return Routed::Done(());
+        }
+        return match handle.raft.change_membership(openraft::ChangeMembers::RemoveNodes(stale), false).await {
+            Ok(_) => Routed::Done(()),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))) => {
+                Routed::NotLeader(leader_addr(&forward))
+            }
+            Err(err) => Routed::Unavailable(format!("removing group {group}'s old learners: {err}")),
+        };
+    }
+    let mut compacted = false;
     for (id, addr) in &voters {
         if known.contains(id) {
             continue;
+        }
+        // A new member starts from a snapshot of the range as it is now,
+        // never by replaying the log from its start: entries from before a
+        // split would write rows of the half that left — which may run
+        // there too, with newer rows — and a fresh member knows no bounds
+        // but the current ones, against which those entries would fail.
+        if !compacted {
+            if !compact_log(&handle).await {
+                return Routed::Unavailable(format!(
+                    "group {group} could not compact its log for a new member"
+                ));
+            }
+            compacted = true;
         }
         // The new member must run the group before it can be sent to.
         if *id != me {

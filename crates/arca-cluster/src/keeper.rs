@@ -12,7 +12,8 @@
 //!   empty node leaves its own cluster of one and becomes a member;
 //! - the catalog group's voters are up to five members spread over zones,
 //!   every other member a learner (so every gateway holds the catalog);
-//! - each range's voters are brought to where the ring places them: new
+//! - the placement service plans where each range and its leader belong
+//!   (`crate::placement`), and each range's voters are brought there: new
 //!   members catch up as learners first, then one membership change.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -31,6 +32,14 @@ use crate::raft::{GroupDesc, Node, NodeId};
 /// A group that is no longer in the catalog is removed after this long (the
 /// catalog view may briefly trail a creation).
 const FORGET_AFTER: Duration = Duration::from_secs(30);
+
+/// A range's copy here is removed once the plan has placed it elsewhere
+/// for this long (and its leader no longer counts this node).
+const LEAVE_AFTER: Duration = Duration::from_secs(10);
+
+/// Ranges whose voters move at the same time (each move waits for a
+/// learner to catch up; one slow move must not hold up the others).
+const CONCURRENT_MOVES: usize = 4;
 
 /// `POST join`: the catalog leader asks a node to become a member.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -99,6 +108,9 @@ async fn move_ranges(cluster: std::sync::Weak<Cluster>) {
         tokio::time::sleep(Duration::from_secs(2)).await;
         let Some(cluster) = cluster.upgrade() else { return };
         if is_catalog_leader(&cluster) {
+            if let Err(err) = plan_placements(&cluster).await {
+                tracing::warn!(error = %err, "could not record the ranges' placement");
+            }
             settle_ranges(&cluster, &mut settled).await;
         }
     }
@@ -108,6 +120,8 @@ async fn move_ranges(cluster: std::sync::Weak<Cluster>) {
 struct Keeper {
     /// Groups running here that the catalog does not list, since when.
     missing_since: HashMap<u64, Instant>,
+    /// Groups running here that the plan places elsewhere, since when.
+    unplaced_since: HashMap<u64, Instant>,
     /// When a refusal to join was last logged, per node.
     refused_logged: HashMap<String, Instant>,
     /// Per range led here: (when, applied index) samples over the load
@@ -137,17 +151,25 @@ pub(crate) fn preferred_leader(group: u64, voters: impl IntoIterator<Item = Node
     })
 }
 
-/// On a range's leader: hands leadership to the range's preferred leader
-/// if that is another voter, believed up and caught up with the log. Each
-/// node does so for the ranges it leads, so leaders spread over the nodes
-/// as ranges do, and a node that comes back takes its share again.
+/// On a range's leader: hands leadership to the leader the placement
+/// service planned (before it planned one, the rendezvous choice) if that
+/// is another voter, believed up and caught up with the log. Each node
+/// does so for the ranges it leads, so leaders spread as planned, and a
+/// node that comes back takes its share again.
 async fn hand_over_leadership(cluster: &Arc<Cluster>, handle: &crate::raft::GroupHandle) -> bool {
     let target = crate::raft::with_metrics(&handle.raft, |m| {
         let membership = m.membership_config.membership();
         if membership.get_joint_config().len() != 1 {
             return None;
         }
-        let preferred = preferred_leader(handle.desc.group, membership.voter_ids())?;
+        let planned = cluster.catalog.read(|c| {
+            let leader = &c.placements.get(&handle.desc.group)?.leader;
+            c.members.get(leader).map(|m| m.node_id)
+        });
+        let preferred = match planned {
+            Some(node) if membership.voter_ids().any(|v| v == node) => node,
+            _ => preferred_leader(handle.desc.group, membership.voter_ids())?,
+        };
         let node = membership.get_node(&preferred)?;
         let matched = m.replication.as_ref()?.get(&preferred)?.as_ref().map(|l| l.index);
         let caught_up = matched >= m.last_log_index.map(|i| i.saturating_sub(8));
@@ -226,11 +248,30 @@ impl Keeper {
                 continue;
             }
             self.missing_since.remove(&group);
-            if !cluster.range_placement(group).contains_key(&cluster.me) && left_group(cluster, group).await {
+            if cluster.range_placement(group).contains_key(&cluster.me) {
+                self.unplaced_since.remove(&group);
+                continue;
+            }
+            // A node is asked to run a range it is moving to before this
+            // node's view of the plan may say so: it leaves only once the
+            // plan has said otherwise for a while and the range's leader
+            // confirms it is no member.
+            let since = *self.unplaced_since.entry(group).or_insert(now);
+            if now.duration_since(since) < LEAVE_AFTER {
+                continue;
+            }
+            if left_group(cluster, group).await {
                 tracing::info!(group, "this node no longer holds the range; removing its copy");
                 cluster.groups.stop(group, true).await?;
+                self.unplaced_since.remove(&group);
+            } else {
+                tracing::debug!(
+                    group,
+                    "the range is placed elsewhere, but its leader still counts this node"
+                );
             }
         }
+        self.unplaced_since.retain(|group, _| cluster.groups.get(*group).is_some());
         Ok(())
     }
 
@@ -245,7 +286,7 @@ impl Keeper {
         for handle in cluster.groups.all() {
             let group = handle.desc.group;
             let (leader, applied) = crate::raft::with_metrics(&handle.raft, |m| {
-                (m.current_leader == Some(cluster.me), m.last_applied.as_ref().map_or(0, |l| l.index))
+                (crate::raft::leads(m), m.last_applied.as_ref().map_or(0, |l| l.index))
             });
             if group == 0 || !leader {
                 continue;
@@ -359,23 +400,77 @@ impl Keeper {
     }
 }
 
-/// Brings every range's voters to where the ring places it.
+/// On the catalog's leader: plans where every range belongs
+/// (`crate::placement`) and records what changed; drops the plans of
+/// ranges that are gone.
+async fn plan_placements(cluster: &Arc<Cluster>) -> ClusterResult<()> {
+    use crate::placement::{self, Placement};
+    let (slots, replicas) = cluster.placement_slots();
+    if slots.is_empty() {
+        return Ok(());
+    }
+    let (current, stale) = cluster.catalog.read(|c| {
+        let mut current = BTreeMap::new();
+        for range in c.all_ranges() {
+            let placement = c.placements.get(&range.group).cloned().unwrap_or_else(|| Placement {
+                replicas: range.replicas.values().cloned().collect(),
+                leader: String::new(),
+            });
+            current.insert(range.group, placement);
+        }
+        let stale: Vec<u64> = c.placements.keys().filter(|g| !current.contains_key(g)).copied().collect();
+        (current, stale)
+    });
+    let planned = placement::plan(&slots, replicas, &current);
+    for (group, placement) in planned {
+        let recorded = cluster.catalog.read(|c| c.placements.get(&group).cloned());
+        if recorded.as_ref() == Some(&placement) {
+            continue;
+        }
+        tracing::info!(group, replicas = ?placement.replicas, leader = %placement.leader, "placed a range");
+        let key = placement::placement_key(group);
+        let value = placement::encode_placement(&placement);
+        cluster.catalog_write(CatalogCommand::PutCluster { key, value }).await?;
+    }
+    for group in stale {
+        // Its bucket was deleted, or it merged into a neighbour.
+        cluster.catalog_write(CatalogCommand::RemoveCluster { key: placement::placement_key(group) }).await?;
+    }
+    Ok(())
+}
+
+/// Brings every range's voters to its planned place, a few ranges at a
+/// time.
 async fn settle_ranges(cluster: &Arc<Cluster>, settled: &mut HashMap<u64, u64>) {
+    use futures::StreamExt;
     let ranges: Vec<crate::catalog::RangeDesc> = cluster.catalog.read(|c| c.all_ranges().cloned().collect());
     let signature = placement_signature(cluster);
     settled.retain(|group, _| ranges.iter().any(|r| r.group == *group));
+    let mut pending = Vec::new();
     for range in &ranges {
-        if settled.get(&range.group) == Some(&signature) {
-            continue;
+        let signature = signature
+            ^ cluster.catalog.read(|c| {
+                use std::hash::{Hash, Hasher};
+                let mut hasher = std::collections::hash_map::DefaultHasher::new();
+                c.placements.get(&range.group).map(|p| &p.replicas).hash(&mut hasher);
+                hasher.finish()
+            });
+        if settled.get(&range.group) != Some(&signature) {
+            pending.push((range.group, signature));
         }
-        let wanted = cluster.range_placement(range.group);
-        match cluster.manage_range(range.group, wanted).await {
+    }
+    let mut moves = futures::stream::iter(pending)
+        .map(|(group, signature)| async move {
+            let wanted = cluster.range_placement(group);
+            (group, signature, cluster.manage_range(group, wanted).await)
+        })
+        .buffer_unordered(CONCURRENT_MOVES);
+    while let Some((group, signature, result)) = moves.next().await {
+        match result {
             Ok(()) => {
-                settled.insert(range.group, signature);
+                settled.insert(group, signature);
             }
-            Err(err) => {
-                tracing::debug!(group = range.group, error = %err, "range voters not settled yet")
-            }
+            Err(err) => tracing::info!(group, error = %err, "a range's voters are not where planned yet"),
         }
     }
 }
@@ -398,7 +493,7 @@ fn placement_signature(cluster: &Cluster) -> u64 {
 async fn left_group(cluster: &Arc<Cluster>, group: u64) -> bool {
     let Some(handle) = cluster.groups.get(group) else { return false };
     let metrics = crate::raft::metrics(&handle.raft);
-    if metrics.current_leader == Some(cluster.me) {
+    if crate::raft::leads(&metrics) {
         return false;
     }
     let voters = cluster.range_placement(group);
@@ -416,7 +511,7 @@ async fn left_group(cluster: &Arc<Cluster>, group: u64) -> bool {
 }
 
 fn is_catalog_leader(cluster: &Cluster) -> bool {
-    cluster.groups.get(0).is_some_and(|h| crate::raft::metrics(&h.raft).current_leader == Some(cluster.me))
+    cluster.groups.get(0).is_some_and(|h| crate::raft::with_metrics(&h.raft, crate::raft::leads))
 }
 
 /// Puts the catalog's ring in force here.

@@ -12,7 +12,8 @@
 //!   members, range map), current with every apply.
 //! - `Cluster`: proposals and linearizable reads routed to group leaders,
 //!   bucket creation and deletion with their ranges.
-//! - `keeper`: groups placed and moved where the ring says; nodes admitted.
+//! - [`placement`]: where each index range's replicas and leader belong.
+//! - `keeper`: groups placed and moved where the plan says; nodes admitted.
 //! - [`replicator`], [`auditor`], [`gc`]: copies kept whole, corrupt ones
 //!   repaired, unreferenced ones collected.
 //! - [`status`]: `arca cluster status`.
@@ -28,6 +29,7 @@ mod cluster;
 mod error;
 pub mod gc;
 mod keeper;
+pub mod placement;
 pub mod raft;
 mod ranges;
 pub mod replicator;

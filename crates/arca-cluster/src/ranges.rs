@@ -393,7 +393,7 @@ impl Cluster {
     pub(crate) async fn split_range(self: &Arc<Self>, group: u64) -> ClusterResult<Option<u64>> {
         let Some(handle) = self.groups.get(group) else { return Ok(None) };
         let (leader, effective) = crate::raft::with_metrics(&handle.raft, |m| {
-            (m.current_leader == Some(self.me), m.membership_config.as_ref().clone())
+            (crate::raft::leads(m), m.membership_config.as_ref().clone())
         });
         // A split starts the new half on the parent's voters; not while
         // those change.

@@ -68,7 +68,7 @@ pub(crate) async fn local_status(cluster: &Arc<Cluster>) -> NodeStatus {
     let groups = cluster.groups.all();
     let led: Vec<u64> = groups
         .iter()
-        .filter(|g| crate::raft::with_metrics(&g.raft, |m| m.current_leader == Some(cluster.me)))
+        .filter(|g| crate::raft::with_metrics(&g.raft, crate::raft::leads))
         .map(|g| g.desc.group)
         .collect();
     NodeStatus {
@@ -88,7 +88,7 @@ pub(crate) fn group_members(cluster: &Cluster, group: u64) -> GroupMembers {
         Some(handle) => {
             let metrics = crate::raft::metrics(&handle.raft);
             GroupMembers {
-                leader: metrics.current_leader == Some(cluster.me),
+                leader: crate::raft::leads(&metrics),
                 nodes: metrics.membership_config.membership().nodes().map(|(id, _)| *id).collect(),
             }
         }

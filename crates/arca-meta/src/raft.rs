@@ -315,23 +315,60 @@ type Mutation<R> = Box<dyn FnOnce(&mut Txn<'_>) -> Result<R> + Send>;
 
 /// Removes every row of one range of a bucket's index (objects, uploads
 /// and their parts, counters) in batches; the group's state is left alone.
-fn wipe_range_rows(store: &MetaStore, bucket: ObjectId, range: &KeyRange) -> Result<()> {
+/// The ranges other groups of `bucket` hold on this node (of epoch
+/// `min_epoch` or later, if given): rows a group's wipe or snapshot
+/// install must not touch. A replica that missed a split, or a snapshot
+/// built before one, spans rows that a split's half running here owns;
+/// that half's epoch is the greater, as every split raises it. A group's
+/// own state of a lower epoch is stale where it overlaps, and yields.
+fn ranges_held_by_others(
+    store: &MetaStore,
+    group: u64,
+    bucket: ObjectId,
+    min_epoch: Option<u64>,
+) -> Result<Vec<KeyRange>> {
+    Ok(store
+        .groups()?
+        .into_iter()
+        .filter(|(other, state)| {
+            *other != group
+                && state.bucket == Some(bucket)
+                && (state.membership.is_some() || state.installing)
+                && min_epoch.is_none_or(|epoch| state.epoch >= epoch)
+        })
+        .map(|(_, state)| state.range)
+        .collect())
+}
+
+/// One snapshot install at a time on a node: each decides which rows are
+/// its own by the states of the others.
+static INSTALLS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Removes the rows of `group`'s `range`, except where another group here
+/// holds them.
+fn wipe_range_rows(store: &MetaStore, bucket: ObjectId, range: &KeyRange, others: &[KeyRange]) -> Result<()> {
     const BATCH: usize = 1000;
     let head = keys::bucket_prefix(store.index_partition(bucket), bucket);
-    let (lower, upper) = range.row_bounds(&head);
     let mut removals: Vec<(Table, Vec<u8>)> = Vec::new();
-    for guard in store.tables.uploads.range(lower.as_slice()..upper.as_slice()) {
-        let (key, value) = guard.into_inner()?;
-        let upload: UploadRow = codec::decode(&value)?;
-        for part in store.tables.parts.prefix(upload.upload_id.as_bytes()) {
-            removals.push((Table::Parts, part.key()?.to_vec()));
+    for piece in range.minus(others) {
+        let (lower, upper) = piece.row_bounds(&head);
+        for guard in store.tables.uploads.range(lower.as_slice()..upper.as_slice()) {
+            let (key, value) = guard.into_inner()?;
+            let upload: UploadRow = codec::decode(&value)?;
+            for part in store.tables.parts.prefix(upload.upload_id.as_bytes()) {
+                removals.push((Table::Parts, part.key()?.to_vec()));
+            }
+            removals.push((Table::Uploads, key.to_vec()));
         }
-        removals.push((Table::Uploads, key.to_vec()));
+        for guard in store.tables.objects.range(lower.as_slice()..upper.as_slice()) {
+            removals.push((Table::Objects, guard.key()?.to_vec()));
+        }
     }
-    for guard in store.tables.objects.range(lower.as_slice()..upper.as_slice()) {
-        removals.push((Table::Objects, guard.key()?.to_vec()));
+    // The counters of the range starting here, unless another range here
+    // starts at the same key (it is that range's).
+    if !others.iter().any(|r| r.start == range.start) {
+        removals.push((Table::Counters, crate::ranges::range_counter_key(bucket, &range.start)));
     }
-    removals.push((Table::Counters, crate::ranges::range_counter_key(bucket, &range.start)));
     for chunk in removals.chunks(BATCH) {
         let chunk = chunk.to_vec();
         store.submit_unsynced(move |txn| {
@@ -369,7 +406,12 @@ impl MetaStore {
             // Only ranges are installed in steps (the catalog's snapshot is
             // one batch), so only a range can be found half installed.
             if let Some(bucket) = state.bucket {
-                wipe_range_rows(self, bucket, &state.range)?;
+                wipe_range_rows(
+                    self,
+                    bucket,
+                    &state.range,
+                    &ranges_held_by_others(self, group, bucket, None)?,
+                )?;
             }
             let entries = self.raft_entries(group, 0, u64::MAX)?;
             let fresh = GroupState {
@@ -738,12 +780,24 @@ impl MetaStore {
             epoch: state.epoch,
             ..GroupState::default()
         };
-        let wipe = installing.range.clone();
+        let _one_at_a_time = INSTALLS.lock().unwrap_or_else(|e| e.into_inner());
+        // A snapshot built before a split spans the half that left; where
+        // that half runs here, its own rows are newer than the snapshot's.
+        // Within the snapshot's bounds, ranges of a later epoch here hold
+        // their own rows; in the bounds this replica had beyond them, every
+        // other range here does.
+        let newer = ranges_held_by_others(self, group, bucket, Some(state.epoch))?;
+        let others = ranges_held_by_others(self, group, bucket, None)?;
+        let theirs = |key: &str| newer.iter().any(|r| r.contains(key));
         self.submit(move |txn| txn.put(Table::Groups, group.to_be_bytes().to_vec(), &installing))?;
-        wipe_range_rows(self, bucket, &wipe)?;
+        wipe_range_rows(self, bucket, &state.range, &newer)?;
+        for piece in old.minus(std::slice::from_ref(&state.range)) {
+            wipe_range_rows(self, bucket, &piece, &others)?;
+        }
         let partition = self.index_partition(bucket);
         let counters = crate::ranges::range_counter_key(bucket, &state.range.start);
         let mut pending: Vec<(Table, Vec<u8>, Vec<u8>)> = Vec::new();
+        let mut held_parts: Vec<PartRow> = Vec::new();
         loop {
             let item = reader.read()?;
             let row = match item {
@@ -751,25 +805,37 @@ impl MetaStore {
                 SnapshotItem::State(_) => {
                     return Err(MetaError::Corrupt("an index snapshot with two states".into()));
                 }
+                SnapshotItem::Object(row) if theirs(&row.key) => continue,
                 SnapshotItem::Object(row) => (
                     Table::Objects,
                     keys::version_key(partition, bucket, &row.key, row.version),
                     codec::encode(&row)?,
                 ),
-                SnapshotItem::Upload(row) => (
-                    Table::Uploads,
-                    keys::upload_key(partition, bucket, &row.key, row.upload_id),
-                    codec::encode(&row)?,
-                ),
-                SnapshotItem::Part(row) => (
-                    Table::Parts,
-                    keys::part_key(row.upload_id, row.part_number).to_vec(),
-                    codec::encode(&row)?,
-                ),
+                // An upload's parts come just before it: held until it
+                // says whose they are.
+                SnapshotItem::Part(row) => {
+                    held_parts.push(row);
+                    continue;
+                }
+                SnapshotItem::Upload(row) => {
+                    let parts = std::mem::take(&mut held_parts);
+                    if theirs(&row.key) {
+                        continue;
+                    }
+                    for part in parts {
+                        let key = keys::part_key(part.upload_id, part.part_number).to_vec();
+                        pending.push((Table::Parts, key, codec::encode(&part)?));
+                    }
+                    (
+                        Table::Uploads,
+                        keys::upload_key(partition, bucket, &row.key, row.upload_id),
+                        codec::encode(&row)?,
+                    )
+                }
                 SnapshotItem::Counters(stats) => (Table::Counters, counters.clone(), codec::encode(&stats)?),
             };
             pending.push(row);
-            if pending.len() == BATCH {
+            if pending.len() >= BATCH {
                 let batch = std::mem::take(&mut pending);
                 self.submit_unsynced(move |txn| {
                     for (table, key, value) in batch {
@@ -796,7 +862,9 @@ impl MetaStore {
     pub fn drop_group(&self, group: u64) -> Result<()> {
         let state = self.group_state(group)?;
         match state.as_ref().and_then(|s| s.bucket.map(|b| (b, &s.range))) {
-            Some((bucket, range)) => wipe_range_rows(self, bucket, range)?,
+            Some((bucket, range)) => {
+                wipe_range_rows(self, bucket, range, &ranges_held_by_others(self, group, bucket, None)?)?
+            }
             None if group == CATALOG_GROUP => self.submit(clear_catalog)?,
             None => {}
         }

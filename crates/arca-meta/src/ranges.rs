@@ -44,6 +44,33 @@ impl KeyRange {
             && other.end.as_deref().is_none_or(|end| self.start.as_str() < end)
     }
 
+    /// What is left of this range without `others`, in key order.
+    pub fn minus(&self, others: &[KeyRange]) -> Vec<KeyRange> {
+        let mut others: Vec<&KeyRange> = others.iter().filter(|o| o.overlaps(self)).collect();
+        others.sort_by(|a, b| a.start.cmp(&b.start));
+        let mut out = Vec::new();
+        let mut from = Some(self.start.clone());
+        for other in others {
+            let Some(start) = from.take() else { break };
+            if start < other.start {
+                out.push(KeyRange { start: start.clone(), end: Some(other.start.clone()) });
+            }
+            // Goes on past the other's end (if it ends before this range
+            // does, and later than where this piece started).
+            from = match &other.end {
+                None => None,
+                Some(end) if end.as_str() > start.as_str() => Some(end.clone()),
+                Some(_) => Some(start),
+            };
+        }
+        if let Some(start) = from
+            && self.end.as_ref().is_none_or(|end| start < *end)
+        {
+            out.push(KeyRange { start, end: self.end.clone() });
+        }
+        out
+    }
+
     /// The smallest range holding both (a range's old and new bounds).
     pub fn hull(&self, other: &KeyRange) -> KeyRange {
         let end = match (&self.end, &other.end) {
@@ -220,7 +247,6 @@ pub(crate) fn split_in(txn: &mut Txn<'_>, group: u64, split: Split) -> Result<()
         uploads: stats.uploads.saturating_sub(upper.uploads),
     };
     txn.put(Table::Counters, lower_key, &lower)?;
-    txn.put(Table::Counters, range_counter_key(split.bucket, &split.at), &upper)?;
     let child_range = KeyRange { start: split.at.clone(), end: parent.range.end.take() };
     parent.range.end = Some(split.at);
     parent.epoch += 1;
@@ -239,6 +265,7 @@ pub(crate) fn split_in(txn: &mut Txn<'_>, group: u64, split: Split) -> Result<()
             ..GroupState::default()
         };
         txn.put(Table::Groups, child_key, &child)?;
+        txn.put(Table::Counters, range_counter_key(split.bucket, &child.range.start), &upper)?;
         txn.put_raw(
             Table::RaftMeta,
             crate::raft::meta_key(split.child, RaftMeta::Purged).to_vec(),
@@ -268,10 +295,30 @@ impl MetaStore {
     /// Counts the live versions, their bytes and the live uploads of
     /// `[at, end of group's range)`, from one snapshot: what a split of
     /// `group` at `at` moves to its new half.
-    pub fn count_range(&self, group: u64, at: &str) -> Result<BucketStats> {
+    ///
+    /// Where the new half already runs here (this replica replays the
+    /// split over a snapshot taken before it, and the half came by a
+    /// snapshot of its own, with newer rows), the rows of `[at, end)` are
+    /// that half's, not the split's: the half that stays is counted
+    /// instead, and the leaving half gets the rest of the range's counters.
+    pub fn count_range(&self, group: u64, at: &str, child: u64) -> Result<BucketStats> {
         let state = self.group_state(group)?.unwrap_or_default();
         let Some(bucket) = state.bucket else { return Ok(BucketStats::default()) };
-        let range = KeyRange { start: at.to_owned(), end: state.range.end };
+        if self.group_state(child)?.is_some_and(|s| s.membership.is_some()) {
+            let staying = KeyRange { start: state.range.start.clone(), end: Some(at.to_owned()) };
+            let lower = self.count_rows(bucket, &staying)?;
+            let total = self.range_stats(bucket, &state.range.start)?;
+            return Ok(BucketStats {
+                objects: total.objects.saturating_sub(lower.objects),
+                bytes: total.bytes.saturating_sub(lower.bytes),
+                uploads: total.uploads.saturating_sub(lower.uploads),
+            });
+        }
+        self.count_rows(bucket, &KeyRange { start: at.to_owned(), end: state.range.end })
+    }
+
+    /// The live versions, their bytes and the live uploads of `range`.
+    fn count_rows(&self, bucket: ObjectId, range: &KeyRange) -> Result<BucketStats> {
         let head = keys::bucket_prefix(self.index_partition(bucket), bucket);
         let (lower, upper) = range.row_bounds(&head);
         let view = self.tables.db.snapshot();
@@ -364,6 +411,20 @@ mod tests {
         assert!(r.overlaps(&range("c", None)) && !r.overlaps(&range("d", None)));
         assert!(!r.overlaps(&range("", Some("b"))) && r.overlaps(&range("", Some("b0"))));
         assert_eq!(r.hull(&range("b", None)), range("b", None));
+    }
+
+    #[test]
+    fn minus_leaves_what_no_other_range_covers() {
+        let r = range("b", Some("m"));
+        assert_eq!(r.minus(&[]), vec![r.clone()]);
+        assert_eq!(r.minus(&[range("d", Some("f"))]), vec![range("b", Some("d")), range("f", Some("m"))]);
+        assert_eq!(r.minus(&[range("a", Some("c")), range("k", None)]), vec![range("c", Some("k"))]);
+        assert_eq!(r.minus(&[range("", None)]), vec![]);
+        assert_eq!(r.minus(&[range("m", None), range("", Some("b"))]), vec![r.clone()]);
+        assert_eq!(
+            range("", None).minus(&[range("c", Some("d"))]),
+            vec![range("", Some("c")), range("d", None)]
+        );
     }
 
     #[test]

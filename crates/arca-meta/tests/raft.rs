@@ -307,7 +307,7 @@ fn split(
     child: u64,
     applied: u8,
 ) -> Result<IndexOutcome, MetaError> {
-    let upper = store.count_range(group, at).unwrap();
+    let upper = store.count_range(group, at, child).unwrap();
     let membership = store.group_state(group).unwrap().unwrap().membership.unwrap();
     let command = IndexCommand::Split(Split {
         bucket,
@@ -414,4 +414,71 @@ fn a_split_cuts_rows_counters_listings_and_snapshots_at_one_key() {
     let left = store.list_objects(bucket, &ListQuery::default()).unwrap();
     assert_eq!(left.entries.len(), 4);
     assert_eq!(store.bucket_stats(bucket).unwrap(), store.range_stats(bucket, "d").unwrap());
+}
+
+#[test]
+fn a_snapshot_from_before_a_split_leaves_the_new_half_here_alone() {
+    let (_a, source) = open_temp();
+    let bucket = ObjectId::random();
+    source.create_group(GROUP, Some(bucket), KeyRange::whole(), 1).unwrap();
+    let puts = ["a", "b", "x", "y"]
+        .iter()
+        .enumerate()
+        .map(|(i, key)| IndexCommand::PutObject {
+            row: object(bucket, key, 10 + i as u64, 100),
+            condition: PutCondition::Always,
+        })
+        .collect();
+    apply(&source, puts, 1);
+    block_on(source.apply_index(GROUP, vec![ApplyItem::Membership(b"voters".to_vec())], vec![1])).unwrap();
+    let mut before_split = Vec::new();
+    source.index_snapshot(GROUP, bucket, &mut before_split).unwrap();
+
+    // The range splits at "m"; its new half then deletes "x" and adds "z".
+    const CHILD: u64 = 77;
+    assert!(matches!(split(&source, GROUP, bucket, "m", CHILD, 2), Ok(IndexOutcome::Split)));
+    let later = vec![
+        ApplyItem::Command(IndexCommand::DeleteObject { bucket, key: "x".into(), ts: ts(50) }),
+        ApplyItem::Command(IndexCommand::PutObject {
+            row: object(bucket, "z", 60, 100),
+            condition: PutCondition::Always,
+        }),
+    ];
+    block_on(source.apply_index(CHILD, later, vec![2])).unwrap();
+    let mut child_file = Vec::new();
+    source.index_snapshot(CHILD, bucket, &mut child_file).unwrap();
+    let child_range = KeyRange { start: "m".into(), end: None };
+
+    // A replica gets the new half first, then the parent by the snapshot
+    // from before the split, then replays the split.
+    let (_b, replica) = open_temp();
+    replica.create_group(CHILD, Some(bucket), child_range.clone(), 2).unwrap();
+    replica.install_index_snapshot(CHILD, bucket, &mut child_file.as_slice()).unwrap();
+    replica
+        .create_group(GROUP, Some(bucket), KeyRange { start: String::new(), end: Some("m".into()) }, 2)
+        .unwrap();
+    replica.install_index_snapshot(GROUP, bucket, &mut before_split.as_slice()).unwrap();
+    let keys = |store: &MetaStore, range: &KeyRange| -> Vec<String> {
+        let page = store.list_objects_in(bucket, &ListQuery::default(), range).unwrap();
+        page.entries.iter().map(|e| e.marker().to_owned()).collect()
+    };
+    assert_eq!(keys(&replica, &child_range), ["y", "z"], "the half's rows are its own, not the snapshot's");
+    let child_state = replica.group_state(CHILD).unwrap().unwrap();
+
+    assert!(matches!(split(&replica, GROUP, bucket, "m", CHILD, 2), Ok(IndexOutcome::Split)));
+    assert_eq!(replica.group_state(CHILD).unwrap().unwrap(), child_state, "the half's state stays");
+    let lower = KeyRange { start: String::new(), end: Some("m".into()) };
+    assert_eq!(keys(&replica, &lower), ["a", "b"]);
+    assert_eq!(keys(&replica, &child_range), ["y", "z"]);
+    for start in ["", "m"] {
+        assert_eq!(
+            replica.range_stats(bucket, start).unwrap(),
+            source.range_stats(bucket, start).unwrap(),
+            "{start}"
+        );
+    }
+
+    // Dropping the parent here leaves the half's rows.
+    replica.drop_group(GROUP).unwrap();
+    assert_eq!(keys(&replica, &KeyRange::whole()), ["y", "z"]);
 }

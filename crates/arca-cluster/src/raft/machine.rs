@@ -57,6 +57,9 @@ pub struct StateMachine {
     dir: PathBuf,
     hook: Arc<dyn ApplyHook>,
     current: Current,
+    /// A split applied since the current snapshot was made: it spans the
+    /// half that left, and is made again before it is sent.
+    split_since_snapshot: bool,
 }
 
 impl StateMachine {
@@ -67,7 +70,15 @@ impl StateMachine {
         dir: PathBuf,
         hook: Arc<dyn ApplyHook>,
     ) -> Self {
-        StateMachine { meta, group, kind, dir, hook, current: Arc::new(Mutex::new(None)) }
+        StateMachine {
+            meta,
+            group,
+            kind,
+            dir,
+            hook,
+            current: Arc::new(Mutex::new(None)),
+            split_since_snapshot: false,
+        }
     }
 }
 
@@ -243,14 +254,17 @@ impl RaftStateMachine<C> for StateMachine {
                 for (entry, responder) in batch {
                     let item = match entry.payload {
                         EntryPayload::Normal(Command::Index(IndexCommand::Split(mut split))) => {
+                            self.split_since_snapshot = true;
                             if let Some(upto) = segment_last.take() {
                                 self.apply_range_segment(std::mem::take(&mut segment), upto).await?;
                             }
-                            let (meta, group, at) = (self.meta.clone(), self.group, split.at.clone());
-                            let counted = tokio::task::spawn_blocking(move || meta.count_range(group, &at))
-                                .await
-                                .map_err(io::Error::other)?
-                                .map_err(meta_error)?;
+                            let (meta, group, at, child) =
+                                (self.meta.clone(), self.group, split.at.clone(), split.child);
+                            let counted =
+                                tokio::task::spawn_blocking(move || meta.count_range(group, &at, child))
+                                    .await
+                                    .map_err(io::Error::other)?
+                                    .map_err(meta_error)?;
                             split.upper = Some(counted);
                             ApplyItem::Command(IndexCommand::Split(split))
                         }
@@ -343,6 +357,17 @@ impl RaftStateMachine<C> for StateMachine {
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<SnapshotOf<C, SnapshotFile>>, io::Error> {
+        // A snapshot from before a split would bring a new member rows of
+        // the half that left, and the split to replay over ranges it may
+        // already hold: one is made afresh instead.
+        if self.split_since_snapshot && self.current.lock().is_some() {
+            let (meta_store, group, kind, dir) = (self.meta.clone(), self.group, self.kind, self.dir.clone());
+            let (meta, path) = tokio::task::spawn_blocking(move || build(&meta_store, group, kind, &dir))
+                .await
+                .map_err(io::Error::other)??;
+            set_current(&self.current, meta, path);
+        }
+        self.split_since_snapshot = false;
         Ok(self.current.lock().as_ref().map(|(meta, path)| Snapshot {
             meta: meta.clone(),
             snapshot: SnapshotFile { path: path.clone() },

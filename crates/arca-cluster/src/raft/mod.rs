@@ -127,6 +127,16 @@ pub fn with_metrics<T>(raft: &Raft, read: impl FnOnce(&openraft::RaftMetrics<C>)
     read(&raft.metrics().borrow_watched())
 }
 
+/// Whether the node these metrics are of leads its group. A leader that
+/// removed itself from the voters may still name itself leader until it
+/// hears otherwise — and being removed, it never does — so it must also
+/// be a voter of the membership it knows.
+pub fn leads(m: &openraft::RaftMetrics<C>) -> bool {
+    m.current_leader == Some(m.id)
+        && m.state == openraft::ServerState::Leader
+        && m.membership_config.membership().voter_ids().any(|v| v == m.id)
+}
+
 pub type Raft = openraft::Raft<TypeConfig, StateMachine>;
 pub type NodeId = u64;
 
