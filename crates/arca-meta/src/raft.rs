@@ -918,7 +918,7 @@ fn run_index(txn: &mut Txn<'_>, group: u64, part_power: u8, command: IndexComman
     // A key outside the range's bounds was routed by a range map older
     // than a split: refused here, in log order, so no row lands in a part
     // of the key space another group now governs.
-    let state: GroupState = txn.get(Table::Groups, &group.to_be_bytes())?.unwrap_or_default();
+    let state: GroupState = txn.group_state(group)?.unwrap_or_default();
     if let Some(key) = command.key()
         && !state.range.contains(key)
     {

@@ -165,6 +165,10 @@ pub(crate) struct Txn<'a> {
     /// group's own state (not this node's view of the catalog) says
     /// whether its bucket is still live, so every replica decides alike.
     raft_group: Option<u64>,
+    /// That group's state as this mutation sees it, read once: every
+    /// command checks its bounds, its liveness and its counter key against
+    /// it. Forgotten whenever the mutation writes a group state.
+    raft_state: std::cell::OnceCell<Option<crate::raft::GroupState>>,
 }
 
 impl<'a> Txn<'a> {
@@ -177,7 +181,22 @@ impl<'a> Txn<'a> {
             deltas: BTreeMap::new(),
             events: Vec::new(),
             raft_group: None,
+            raft_state: std::cell::OnceCell::new(),
         }
+    }
+
+    /// The state of `group` — from memory after the first read when it is
+    /// the group this mutation applies for.
+    pub fn group_state(&self, group: u64) -> Result<Option<crate::raft::GroupState>> {
+        if self.raft_group != Some(group) {
+            return self.get(Table::Groups, &group.to_be_bytes());
+        }
+        if let Some(state) = self.raft_state.get() {
+            return Ok(state.clone());
+        }
+        let state: Option<crate::raft::GroupState> = self.get(Table::Groups, &group.to_be_bytes())?;
+        let _ = self.raft_state.set(state.clone());
+        Ok(state)
     }
 
     /// Marks this mutation as applying an entry of Raft group `group`.
@@ -207,17 +226,24 @@ impl<'a> Txn<'a> {
 
     pub fn put<T: Serialize>(&mut self, table: Table, key: Vec<u8>, row: &T) -> Result<()> {
         let value = codec::encode(row)?;
-        self.own.insert((table, key), Some(value));
+        self.stage(table, key, Some(value));
         Ok(())
     }
 
     /// Stages an already encoded value.
     pub fn put_raw(&mut self, table: Table, key: Vec<u8>, value: Vec<u8>) {
-        self.own.insert((table, key), Some(value));
+        self.stage(table, key, Some(value));
     }
 
     pub fn remove(&mut self, table: Table, key: Vec<u8>) {
-        self.own.insert((table, key), None);
+        self.stage(table, key, None);
+    }
+
+    fn stage(&mut self, table: Table, key: Vec<u8>, value: Option<Vec<u8>>) {
+        if table == Table::Groups {
+            self.raft_state = std::cell::OnceCell::new();
+        }
+        self.own.insert((table, key), value);
     }
 
     /// Every current (key, value) whose key starts with `prefix`, in key
@@ -368,7 +394,7 @@ impl<'a> Txn<'a> {
             // Inside a Raft group the range's own state decides: DeleteBucket
             // closes the range in its log (crate::raft), ordered with every
             // put.
-            return match self.get::<crate::raft::GroupState>(Table::Groups, &group.to_be_bytes())? {
+            return match self.group_state(group)? {
                 Some(state) if state.closed => Err(MetaError::NoSuchBucket),
                 _ => Ok(()),
             };
@@ -392,8 +418,7 @@ impl<'a> Txn<'a> {
             // bucket and the range's first key; outside Raft, by the bucket.
             let key = match self.raft_group {
                 Some(group) => {
-                    let state: Option<crate::raft::GroupState> =
-                        self.get(Table::Groups, &group.to_be_bytes())?;
+                    let state = self.group_state(group)?;
                     crate::ranges::range_counter_key(bucket, &state.unwrap_or_default().range.start)
                 }
                 None => keys::counter_key(bucket).to_vec(),
