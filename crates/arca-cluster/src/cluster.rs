@@ -541,11 +541,7 @@ impl Cluster {
             (planned, recorded, c.members.clone())
         });
         if let Some(planned) = planned {
-            let out: BTreeMap<NodeId, String> = planned
-                .iter()
-                .filter_map(|addr| members.get(addr))
-                .map(|m| (m.node_id, m.addr.clone()))
-                .collect();
+            let out = by_id(&planned, &members);
             if !out.is_empty() {
                 return out;
             }
@@ -597,13 +593,7 @@ impl Cluster {
         // Only the new range is placed: the others keep their plans here
         // (the service rebalances them, on the catalog's leader).
         let planned = crate::placement::place_one(&slots, replicas, &ranges, group);
-        let members = self.members();
-        let voters: BTreeMap<NodeId, String> = planned
-            .replicas
-            .iter()
-            .filter_map(|addr| members.get(addr))
-            .map(|m| (m.node_id, m.addr.clone()))
-            .collect();
+        let voters = by_id(&planned.replicas, &self.members());
         if voters.is_empty() {
             return (self.range_placement(group), None);
         }
@@ -1116,6 +1106,11 @@ impl Cluster {
     }
 }
 
+/// The members among `nodes` (addresses), by Raft id.
+fn by_id(nodes: &BTreeSet<String>, members: &BTreeMap<String, Member>) -> BTreeMap<NodeId, String> {
+    nodes.iter().filter_map(|addr| members.get(addr)).map(|m| (m.node_id, m.addr.clone())).collect()
+}
+
 pub(crate) fn new_group_id() -> u64 {
     let mut bytes = [0u8; 8];
     bytes.copy_from_slice(&ObjectId::random().0[..8]);
@@ -1350,23 +1345,17 @@ async fn manage_here(
             Err(err) => Routed::Unavailable(format!("removing group {group}'s old learners: {err}")),
         };
     }
-    let mut compacted = false;
+    // A new member starts from a snapshot of the range as it is now, never
+    // by replaying the log from its start: entries from before a split
+    // would write rows of the half that left — which may run there too,
+    // with newer rows — and a fresh member knows no bounds but the current
+    // ones, against which those entries would fail.
+    if voters.keys().any(|id| !known.contains(id)) && !compact_log(&handle).await {
+        return Routed::Unavailable(format!("group {group} could not compact its log for a new member"));
+    }
     for (id, addr) in &voters {
         if known.contains(id) {
             continue;
-        }
-        // A new member starts from a snapshot of the range as it is now,
-        // never by replaying the log from its start: entries from before a
-        // split would write rows of the half that left — which may run
-        // there too, with newer rows — and a fresh member knows no bounds
-        // but the current ones, against which those entries would fail.
-        if !compacted {
-            if !compact_log(&handle).await {
-                return Routed::Unavailable(format!(
-                    "group {group} could not compact its log for a new member"
-                ));
-            }
-            compacted = true;
         }
         // The new member must run the group before it can be sent to.
         if *id != me {

@@ -409,7 +409,7 @@ async fn plan_placements(cluster: &Arc<Cluster>) -> ClusterResult<()> {
     if slots.is_empty() {
         return Ok(());
     }
-    let (current, stale) = cluster.catalog.read(|c| {
+    let (recorded, current) = cluster.catalog.read(|c| {
         let mut current = BTreeMap::new();
         for range in c.all_ranges() {
             let placement = c.placements.get(&range.group).cloned().unwrap_or_else(|| Placement {
@@ -418,13 +418,10 @@ async fn plan_placements(cluster: &Arc<Cluster>) -> ClusterResult<()> {
             });
             current.insert(range.group, placement);
         }
-        let stale: Vec<u64> = c.placements.keys().filter(|g| !current.contains_key(g)).copied().collect();
-        (current, stale)
+        (c.placements.clone(), current)
     });
-    let planned = placement::plan(&slots, replicas, &current);
-    for (group, placement) in planned {
-        let recorded = cluster.catalog.read(|c| c.placements.get(&group).cloned());
-        if recorded.as_ref() == Some(&placement) {
+    for (group, placement) in placement::plan(&slots, replicas, &current) {
+        if recorded.get(&group) == Some(&placement) {
             continue;
         }
         tracing::info!(group, replicas = ?placement.replicas, leader = %placement.leader, "placed a range");
@@ -432,9 +429,11 @@ async fn plan_placements(cluster: &Arc<Cluster>) -> ClusterResult<()> {
         let value = placement::encode_placement(&placement);
         cluster.catalog_write(CatalogCommand::PutCluster { key, value }).await?;
     }
-    for group in stale {
+    for group in recorded.keys().filter(|g| !current.contains_key(g)) {
         // Its bucket was deleted, or it merged into a neighbour.
-        cluster.catalog_write(CatalogCommand::RemoveCluster { key: placement::placement_key(group) }).await?;
+        cluster
+            .catalog_write(CatalogCommand::RemoveCluster { key: placement::placement_key(*group) })
+            .await?;
     }
     Ok(())
 }

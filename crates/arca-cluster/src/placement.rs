@@ -85,8 +85,7 @@ pub fn plan(
         let mut kept: BTreeSet<String> =
             current.replicas.iter().filter(|n| nodes.contains_key(*n)).cloned().collect();
         while kept.len() > replicas {
-            let last = kept.iter().next_back().cloned();
-            kept.retain(|n| Some(n) != last.as_ref());
+            kept.pop_last();
         }
         let leader = if kept.contains(&current.leader) { current.leader.clone() } else { String::new() };
         planned.insert(*group, Placement { replicas: kept, leader });

@@ -313,8 +313,6 @@ pub type Applied<T> = Vec<Option<Result<T>>>;
 
 type Mutation<R> = Box<dyn FnOnce(&mut Txn<'_>) -> Result<R> + Send>;
 
-/// Removes every row of one range of a bucket's index (objects, uploads
-/// and their parts, counters) in batches; the group's state is left alone.
 /// The ranges other groups of `bucket` hold on this node (of epoch
 /// `min_epoch` or later, if given): rows a group's wipe or snapshot
 /// install must not touch. A replica that missed a split, or a snapshot
@@ -344,8 +342,9 @@ fn ranges_held_by_others(
 /// its own by the states of the others.
 static INSTALLS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-/// Removes the rows of `group`'s `range`, except where another group here
-/// holds them.
+/// Removes every row of one range of a bucket's index (objects, uploads
+/// and their parts, counters) in batches, except where one of `others`
+/// holds them; the group's state is left alone.
 fn wipe_range_rows(store: &MetaStore, bucket: ObjectId, range: &KeyRange, others: &[KeyRange]) -> Result<()> {
     const BATCH: usize = 1000;
     let head = keys::bucket_prefix(store.index_partition(bucket), bucket);
@@ -381,6 +380,12 @@ fn wipe_range_rows(store: &MetaStore, bucket: ObjectId, range: &KeyRange, others
     Ok(())
 }
 
+/// Removes the rows of `group`, a range of `bucket` with bounds `range`,
+/// that no other range on this node holds.
+fn wipe_group_rows(store: &MetaStore, group: u64, bucket: ObjectId, range: &KeyRange) -> Result<()> {
+    wipe_range_rows(store, bucket, range, &ranges_held_by_others(store, group, bucket, None)?)
+}
+
 impl MetaStore {
     /// Commits one unsynced mutation (bulk removals of re-creatable state).
     fn submit_unsynced<R, F>(&self, mutation: F) -> Result<R>
@@ -406,12 +411,7 @@ impl MetaStore {
             // Only ranges are installed in steps (the catalog's snapshot is
             // one batch), so only a range can be found half installed.
             if let Some(bucket) = state.bucket {
-                wipe_range_rows(
-                    self,
-                    bucket,
-                    &state.range,
-                    &ranges_held_by_others(self, group, bucket, None)?,
-                )?;
+                wipe_group_rows(self, group, bucket, &state.range)?;
             }
             let entries = self.raft_entries(group, 0, u64::MAX)?;
             let fresh = GroupState {
@@ -862,9 +862,7 @@ impl MetaStore {
     pub fn drop_group(&self, group: u64) -> Result<()> {
         let state = self.group_state(group)?;
         match state.as_ref().and_then(|s| s.bucket.map(|b| (b, &s.range))) {
-            Some((bucket, range)) => {
-                wipe_range_rows(self, bucket, range, &ranges_held_by_others(self, group, bucket, None)?)?
-            }
+            Some((bucket, range)) => wipe_group_rows(self, group, bucket, range)?,
             None if group == CATALOG_GROUP => self.submit(clear_catalog)?,
             None => {}
         }

@@ -241,11 +241,7 @@ pub(crate) fn split_in(txn: &mut Txn<'_>, group: u64, split: Split) -> Result<()
     let upper = split.upper.ok_or_else(|| MetaError::Invalid("a split without its counts".into()))?;
     let lower_key = range_counter_key(split.bucket, &parent.range.start);
     let stats: BucketStats = txn.get(Table::Counters, &lower_key)?.unwrap_or_default();
-    let lower = BucketStats {
-        objects: stats.objects.saturating_sub(upper.objects),
-        bytes: stats.bytes.saturating_sub(upper.bytes),
-        uploads: stats.uploads.saturating_sub(upper.uploads),
-    };
+    let lower = stats.less(&upper);
     txn.put(Table::Counters, lower_key, &lower)?;
     let child_range = KeyRange { start: split.at.clone(), end: parent.range.end.take() };
     parent.range.end = Some(split.at);
@@ -307,12 +303,7 @@ impl MetaStore {
         if self.group_state(child)?.is_some_and(|s| s.membership.is_some()) {
             let staying = KeyRange { start: state.range.start.clone(), end: Some(at.to_owned()) };
             let lower = self.count_rows(bucket, &staying)?;
-            let total = self.range_stats(bucket, &state.range.start)?;
-            return Ok(BucketStats {
-                objects: total.objects.saturating_sub(lower.objects),
-                bytes: total.bytes.saturating_sub(lower.bytes),
-                uploads: total.uploads.saturating_sub(lower.uploads),
-            });
+            return Ok(self.range_stats(bucket, &state.range.start)?.less(&lower));
         }
         self.count_rows(bucket, &KeyRange { start: at.to_owned(), end: state.range.end })
     }

@@ -316,6 +316,18 @@ pub struct BucketStats {
     pub uploads: u64,
 }
 
+impl BucketStats {
+    /// These counters less `other`'s, none below zero (one part of a
+    /// range's counters, knowing the whole and the other part).
+    pub fn less(&self, other: &BucketStats) -> BucketStats {
+        BucketStats {
+            objects: self.objects.saturating_sub(other.objects),
+            bytes: self.bytes.saturating_sub(other.bytes),
+            uploads: self.uploads.saturating_sub(other.uploads),
+        }
+    }
+}
+
 /// One entry of the event log: something changed (Q5). Consumers
 /// (lifecycle, notifications, replication) read the log by sequence number.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -361,11 +361,7 @@ impl RaftStateMachine<C> for StateMachine {
         // the half that left, and the split to replay over ranges it may
         // already hold: one is made afresh instead.
         if self.split_since_snapshot && self.current.lock().is_some() {
-            let (meta_store, group, kind, dir) = (self.meta.clone(), self.group, self.kind, self.dir.clone());
-            let (meta, path) = tokio::task::spawn_blocking(move || build(&meta_store, group, kind, &dir))
-                .await
-                .map_err(io::Error::other)??;
-            set_current(&self.current, meta, path);
+            self.get_snapshot_builder().await.build_snapshot().await?;
         }
         self.split_since_snapshot = false;
         Ok(self.current.lock().as_ref().map(|(meta, path)| Snapshot {
